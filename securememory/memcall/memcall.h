@@ -1,0 +1,40 @@
+/* memcall: page-level system calls behind one small C interface.
+ *
+ * Every function does its whole syscall sequence in one call and returns 0 or
+ * an errno value, so Python crosses into C once per operation. posix.c and
+ * windows.c implement this header; the build picks one.
+ */
+#ifndef SECUREMEMORY_MEMCALL_H
+#define SECUREMEMORY_MEMCALL_H
+
+#include <stddef.h>
+
+#define SM_PROT_NONE 0
+#define SM_PROT_READ 1
+#define SM_PROT_READ_WRITE 3
+
+#define SM_ADV_DONTDUMP 1
+#define SM_ADV_WIPEONFORK 2
+
+size_t sm_page_size(void);
+/* Map len bytes (a page multiple), zero-filled, read-write, private.
+ * secret != 0 backs them with memfd_secret (ENOSYS where unavailable). */
+int sm_map(size_t len, int secret, void **out);
+int sm_unmap(void *addr, size_t len);
+/* Make read-write, wipe, munlock when locked, unmap. */
+int sm_free(void *addr, size_t len, int locked);
+int sm_lock(void *addr, size_t len);
+int sm_unlock(void *addr, size_t len);
+int sm_protect(void *addr, size_t len, int prot);
+int sm_advise(void *addr, size_t len, int advice);
+/* Advice this build and kernel can accept (bitmask of SM_ADV_*). */
+int sm_advice_supported(void);
+int sm_memfd_secret_supported(void);
+/* RLIMIT_CORE soft (and hard when hard != 0) to 0. */
+int sm_disable_core_dumps(int hard);
+/* A wipe the compiler cannot drop; async-signal-safe. */
+void sm_wipe(void *addr, size_t len);
+/* Fill from the kernel CSPRNG. */
+int sm_random(void *addr, size_t len);
+
+#endif

@@ -1,0 +1,241 @@
+"""Regions: page-rounded private mappings and the syscalls that act on them.
+
+Each function makes one call into C, which performs the whole syscall sequence
+and returns an errno; errors become exceptions from :mod:`securememory.errors`.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno as _errno
+import os
+import threading
+
+from .._native import ffi, lib
+from ..errors import (
+    AllocationError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    ProtectionError,
+    RegionFreedError,
+    UnsupportedError,
+)
+from .system import lock_error
+
+# Far above any real mapping, far below overflow in page rounding.
+MAX_SIZE = 1 << 62
+
+
+class Protection(enum.IntEnum):
+    """Page protection of a Region."""
+
+    NO_ACCESS = lib.SM_PROT_NONE
+    READ_ONLY = lib.SM_PROT_READ
+    READ_WRITE = lib.SM_PROT_READ_WRITE
+
+
+def page_size() -> int:
+    """The system page size in bytes."""
+    return lib.sm_page_size()
+
+
+def check_size(size: object, what: str = "size") -> int:
+    """Validate a requested byte count: an int from 1 to 2**62."""
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise InvalidTypeError(f"{what} must be an int, not {type(size).__name__}")
+    if size < 1:
+        raise InvalidArgumentError(f"{what} must be at least 1, got {size}")
+    if size > MAX_SIZE:
+        raise InvalidArgumentError(f"{what} {size} exceeds the maximum of {MAX_SIZE}")
+    return size
+
+
+def owned_view(ptr: object, size: int, owner: object) -> memoryview:
+    """A writable memoryview of ``size`` bytes at ``ptr`` that keeps ``owner`` alive.
+
+    The owner unmaps the memory when collected, so every view must hold it.
+    """
+    anchored = ffi.gc(ffi.cast("unsigned char *", ptr), lambda _p, _owner=owner: None)
+    return memoryview(ffi.buffer(anchored, size))
+
+
+def _strerror(code: int) -> str:
+    return f"{_errno.errorcode.get(code, str(code))}: {os.strerror(code)}"
+
+
+class Region:
+    """A page-aligned mapping owned by this process.
+
+    Knows its address, size, protection, and whether it is locked or freed.
+    Hands out a memoryview only when asked (:meth:`view`); touching that view
+    while the region is NO_ACCESS (or writing while READ_ONLY) faults.
+    """
+
+    __slots__ = ("_freed", "_guard", "_locked", "_protection", "_ptr", "_secret", "_size")
+
+    def __init__(self, ptr: object, size: int, secret: bool) -> None:
+        self._ptr = ptr
+        self._size = size
+        self._secret = secret
+        self._protection = Protection.READ_WRITE
+        self._locked = False
+        self._freed = False
+        self._guard = threading.Lock()
+
+    @property
+    def address(self) -> int:
+        return int(ffi.cast("uintptr_t", self._ptr))
+
+    @property
+    def size(self) -> int:
+        """Mapped bytes (a page multiple)."""
+        return self._size
+
+    @property
+    def protection(self) -> Protection:
+        return self._protection
+
+    @property
+    def locked(self) -> bool:
+        return self._locked
+
+    @property
+    def freed(self) -> bool:
+        return self._freed
+
+    @property
+    def secret(self) -> bool:
+        """Backed by memfd_secret: invisible even to the kernel's other users."""
+        return self._secret
+
+    def view(self) -> memoryview:
+        """A memoryview over the whole region (read-only unless READ_WRITE)."""
+        self._check()
+        view = owned_view(self._ptr, self._size, self)
+        return view if self._protection == Protection.READ_WRITE else view.toreadonly()
+
+    def _check(self) -> None:
+        if self._freed:
+            raise RegionFreedError(f"region at {self.address:#x} has been freed")
+
+    def __del__(self) -> None:
+        if not getattr(self, "_freed", True):
+            lib.sm_free(self._ptr, self._size, 1 if self._locked else 0)
+            self._freed = True
+
+    def __repr__(self) -> str:
+        state = "freed" if self._freed else self._protection.name
+        return f"<Region {self.address:#x} size={self._size} {state} locked={self._locked}>"
+
+
+def _region(region: object) -> Region:
+    if not isinstance(region, Region):
+        raise InvalidTypeError(f"expected a Region, not {type(region).__name__}")
+    region._check()
+    return region
+
+
+def alloc(size: int, *, secret: bool = False) -> Region:
+    """Map ``size`` bytes rounded up to whole pages: zero-filled, read-write, private.
+
+    With ``secret=True`` the pages come from memfd_secret (Linux >= 5.14), which
+    removes them from the kernel's direct map; the descriptor is closed once
+    mapped. Raises UnsupportedError where memfd_secret is unavailable,
+    AllocationError when the kernel refuses the mapping.
+    """
+    size = check_size(size)
+    page = lib.sm_page_size()
+    rounded = (size + page - 1) // page * page
+    out = ffi.new("void **")
+    code = lib.sm_map(rounded, 1 if secret else 0, out)
+    if code:
+        if secret and code in (_errno.ENOSYS, _errno.EINVAL, _errno.EPERM, _errno.ENOTSUP):
+            raise UnsupportedError(f"memfd_secret is not available here ({_strerror(code)})")
+        raise AllocationError(f"could not map {rounded} bytes ({_strerror(code)})", code, rounded)
+    return Region(out[0], rounded, secret)
+
+
+def free(region: Region) -> None:
+    """Make the region read-write, wipe it, unlock it if locked, and unmap it.
+
+    A second free raises RegionFreedError.
+    """
+    region = _region(region)
+    with region._guard:
+        region._check()
+        code = lib.sm_free(region._ptr, region._size, 1 if region._locked else 0)
+        if code:
+            raise ProtectionError(f"could not free region ({_strerror(code)})", code)
+        region._freed = True
+        region._locked = False
+
+
+def lock(region: Region) -> None:
+    """mlock the region; raises MemoryLockError naming the limit that was hit."""
+    region = _region(region)
+    with region._guard:
+        region._check()
+        code = lib.sm_lock(region._ptr, region._size)
+        if code:
+            raise lock_error(code, region._size)
+        region._locked = True
+
+
+def unlock(region: Region) -> None:
+    """munlock the region."""
+    region = _region(region)
+    with region._guard:
+        region._check()
+        code = lib.sm_unlock(region._ptr, region._size)
+        if code:
+            raise ProtectionError(f"munlock failed ({_strerror(code)})", code)
+        region._locked = False
+
+
+def protect(region: Region, protection: Protection) -> None:
+    """Set the region's page protection (mprotect)."""
+    region = _region(region)
+    if not isinstance(protection, Protection):
+        raise InvalidTypeError(f"protection must be a Protection, not {type(protection).__name__}")
+    with region._guard:
+        region._check()
+        code = lib.sm_protect(region._ptr, region._size, int(protection))
+        if code:
+            raise ProtectionError(f"mprotect to {protection.name} failed ({_strerror(code)})", code)
+        region._protection = protection
+
+
+def _advise(region: Region, advice: int, name: str) -> None:
+    region = _region(region)
+    with region._guard:
+        region._check()
+        code = lib.sm_advise(region._ptr, region._size, advice)
+    if code == _errno.ENOTSUP:
+        raise UnsupportedError(f"{name} is not supported on this platform")
+    if code:
+        raise ProtectionError(f"madvise({name}) failed ({_strerror(code)})", code)
+
+
+def dont_dump(region: Region) -> None:
+    """Exclude the region from core dumps (MADV_DONTDUMP)."""
+    _advise(region, lib.SM_ADV_DONTDUMP, "MADV_DONTDUMP")
+
+
+def wipe_on_fork(region: Region) -> None:
+    """Make a forked child see the region as zeros (MADV_WIPEONFORK).
+
+    memfd_secret regions are shared mappings, which the kernel refuses here.
+    """
+    _advise(region, lib.SM_ADV_WIPEONFORK, "MADV_WIPEONFORK")
+
+
+def disable_core_dumps(*, hard: bool = False) -> None:
+    """Set RLIMIT_CORE to 0 for this process and its children.
+
+    By default only the soft limit, so it can be raised again; ``hard=True``
+    also lowers the hard limit, which cannot be undone without privilege.
+    Prefer per-region :func:`dont_dump`, which every memguard Buffer applies.
+    """
+    code = lib.sm_disable_core_dumps(1 if hard else 0)
+    if code:
+        raise ProtectionError(f"could not lower RLIMIT_CORE ({_strerror(code)})", code)

@@ -1,0 +1,96 @@
+/* memcall for Windows: VirtualAlloc / VirtualLock / VirtualProtect / VirtualFree.
+ * Only this file knows Windows; it implements memcall.h like posix.c does.
+ * Core-dump advice and memfd_secret have no equivalent and report ENOTSUP. */
+#include <errno.h>
+#include <string.h>
+#include <windows.h>
+#include <bcrypt.h>
+#include "memcall.h"
+
+static int win_errno(void)
+{
+    DWORD e = GetLastError();
+    return e == ERROR_WORKING_SET_QUOTA || e == ERROR_NOT_ENOUGH_MEMORY ? ENOMEM
+         : e == ERROR_ACCESS_DENIED ? EPERM : EINVAL;
+}
+
+size_t sm_page_size(void)
+{
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    return (size_t)si.dwPageSize;
+}
+
+int sm_map(size_t len, int secret, void **out)
+{
+    if (secret)
+        return ENOSYS;
+    if (len == 0 || len % sm_page_size() != 0)
+        return EINVAL;
+    void *p = VirtualAlloc(NULL, len, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+    if (p == NULL)
+        return win_errno();
+    *out = p;
+    return 0;
+}
+
+int sm_unmap(void *addr, size_t len)
+{
+    (void)len;
+    return VirtualFree(addr, 0, MEM_RELEASE) ? 0 : win_errno();
+}
+
+int sm_free(void *addr, size_t len, int locked)
+{
+    DWORD old;
+    if (!VirtualProtect(addr, len, PAGE_READWRITE, &old))
+        return win_errno();
+    sm_wipe(addr, len);
+    if (locked)
+        VirtualUnlock(addr, len);
+    return sm_unmap(addr, len);
+}
+
+int sm_lock(void *addr, size_t len)
+{
+    return VirtualLock(addr, len) ? 0 : win_errno();
+}
+
+int sm_unlock(void *addr, size_t len)
+{
+    return VirtualUnlock(addr, len) ? 0 : win_errno();
+}
+
+int sm_protect(void *addr, size_t len, int prot)
+{
+    DWORD p = prot == SM_PROT_NONE ? PAGE_NOACCESS
+            : prot == SM_PROT_READ ? PAGE_READONLY
+            : prot == SM_PROT_READ_WRITE ? PAGE_READWRITE : 0;
+    DWORD old;
+    if (p == 0)
+        return EINVAL;
+    return VirtualProtect(addr, len, p, &old) ? 0 : win_errno();
+}
+
+int sm_advise(void *addr, size_t len, int advice)
+{
+    (void)addr;
+    (void)len;
+    (void)advice;
+    return ENOTSUP;
+}
+
+int sm_advice_supported(void) { return 0; }
+int sm_memfd_secret_supported(void) { return 0; }
+int sm_disable_core_dumps(int hard) { (void)hard; return ENOTSUP; }
+
+void sm_wipe(void *addr, size_t len)
+{
+    SecureZeroMemory(addr, len);
+}
+
+int sm_random(void *addr, size_t len)
+{
+    return BCRYPT_SUCCESS(BCryptGenRandom(NULL, addr, (ULONG)len, BCRYPT_USE_SYSTEM_PREFERRED_RNG))
+        ? 0 : EIO;
+}

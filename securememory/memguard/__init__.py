@@ -1,0 +1,44 @@
+"""memguard: guarded Buffers, sealed Enclaves, the Coffer, streams and purge.
+
+The middle layer of securememory. A :class:`Buffer` is one mapping of
+``[guard page][canary ... data][guard page]``, locked, kept out of core dumps
+and wiped on fork; an :class:`Enclave` keeps a secret encrypted in ordinary
+memory under the session key held by the Coffer; a :class:`Stream` holds data
+too large to lock at once. :func:`purge` destroys every live buffer and
+replaces the session key; a C handler wipes every live buffer on a fatal signal.
+"""
+
+from ..memcall import Protection
+from .buffer import Buffer
+from .coffer import NONCE_BUDGET, Coffer, get_coffer
+from .crash import crash_wipe_installed, disable_crash_wipe, enable_crash_wipe
+from .enclave import OVERHEAD, Enclave
+from .exits import purge, safe_exit, safe_panic
+from .policy import MlockPolicy, get_mlock_policy, set_mlock_policy
+from .registry import Registry, registry
+from .stream import Stream
+from .wipe import scramble_bytes, wipe_bytes
+
+__all__ = [
+    "NONCE_BUDGET",
+    "OVERHEAD",
+    "Buffer",
+    "Coffer",
+    "Enclave",
+    "MlockPolicy",
+    "Protection",
+    "Registry",
+    "Stream",
+    "crash_wipe_installed",
+    "disable_crash_wipe",
+    "enable_crash_wipe",
+    "get_coffer",
+    "get_mlock_policy",
+    "purge",
+    "registry",
+    "safe_exit",
+    "safe_panic",
+    "scramble_bytes",
+    "set_mlock_policy",
+    "wipe_bytes",
+]

@@ -1,0 +1,368 @@
+"""Buffer: a guarded, locked, canaried region holding one secret.
+
+Layout (one mapping, built and torn down in one C call each)::
+
+    [guard page][canary ... data][guard page]
+
+The data is right-aligned, so the byte after the last data byte is the first
+byte of the trailing guard page (an overflow faults at once). The canary fills
+the inner pages in front of the data and is at least 16 bytes long: a size
+that is an exact page multiple gets one more inner page for its canary. The
+canary is checked on destroy and purge; a mismatch wipes every live buffer,
+prints ``canary verification failed; buffer overflow detected`` and aborts.
+The inner pages are locked (per the mlock policy), kept out of core dumps
+(MADV_DONTDUMP) and wiped in forked children (MADV_WIPEONFORK).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+import threading
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from .._native import ffi, lib
+from ..errors import (
+    AllocationError,
+    BufferDestroyedError,
+    ForkedError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    ProtectionError,
+    ReadOnlyError,
+)
+from ..memcall import Protection
+from ..memcall.region import check_size, owned_view
+from ..memcall.system import lock_error
+from . import crash, policy
+from .registry import fork_state, registry
+from .wipe import source
+
+if TYPE_CHECKING:
+    from .enclave import Enclave
+
+_STEP_NAMES = {
+    lib.SM_STEP_GUARD: "mprotect of the guard pages",
+    lib.SM_STEP_ADVISE: "madvise of the inner pages",
+}
+
+
+def _raise_create_error(code: int, step: int, size: int, inner_len: int) -> None:
+    if code == _errno.EINVAL and step == lib.SM_STEP_MAP:
+        raise InvalidArgumentError(f"size {size} is too large for a guarded buffer")
+    if step == lib.SM_STEP_LOCK:
+        raise lock_error(code, inner_len)
+    if step == lib.SM_STEP_MAP:
+        raise AllocationError(
+            f"could not map a guarded buffer of {size} bytes ({os.strerror(code)})", code, size
+        )
+    raise ProtectionError(f"{_STEP_NAMES.get(step, 'setup')} failed ({os.strerror(code)})", code)
+
+
+def inner_length(size: int) -> int:
+    """Bytes of inner (locked) pages a Buffer of ``size`` data bytes uses."""
+    page = lib.sm_page_size()
+    return (size + lib.SM_CANARY_MIN + page - 1) // page * page
+
+
+class Buffer:
+    """A guarded buffer of ``size`` bytes (>= 1), zero-filled and read-write.
+
+    ``mlock`` overrides the mlock policy for this buffer ("require",
+    "best_effort", "disabled"). Raises InvalidArgumentError for a size below 1
+    (no zero-size buffers exist), MemoryLockError when locking is required and
+    fails, AllocationError when the kernel refuses the mapping.
+
+    Lives until :meth:`destroy`, the end of its ``with`` block, purge(), garbage
+    collection or interpreter exit, whichever comes first. Every operation on a
+    destroyed buffer raises BufferDestroyedError; on a buffer inherited across
+    fork(), ForkedError.
+    """
+
+    __slots__ = ("__weakref__", "_b", "_gen", "_guard", "_protection")
+
+    def __init__(self, size: int, *, mlock: policy.MlockPolicy | str | None = None, _flags: int = 0) -> None:
+        size = check_size(size)
+        mode = policy.resolve(mlock)
+        crash.ensure_installed()
+        b = ffi.new("sm_buffer *")
+        code = lib.sm_buffer_create(size, policy.native_mode(mode), _flags, b)
+        if code:
+            _raise_create_error(code, b.failed_step, size, inner_length(size))
+        self._b = b
+        self._gen = fork_state.generation
+        self._guard = threading.Lock()
+        self._protection = Protection.READ_WRITE
+        registry.add(self)
+        if b.lock_errno:
+            policy.warn_unlocked(lock_error(b.lock_errno, b.inner_len))
+
+    # -- constructors -------------------------------------------------------
+
+    @classmethod
+    def from_bytes(cls, src: object, *, mlock: policy.MlockPolicy | str | None = None) -> Buffer:
+        """A buffer holding a copy of ``src``; writable sources are wiped after the copy.
+
+        A ``bytes`` source is copied but cannot be wiped: it stays in the
+        caller's memory. Pass a bytearray to have the library erase it.
+        """
+        ptr, n, writable = source(src)
+        buf = cls(n, mlock=mlock)
+        ffi.memmove(buf._b.data, ptr, n)
+        if writable:
+            lib.sm_wipe(ptr, n)
+        return buf
+
+    @classmethod
+    def random(cls, size: int, *, mlock: policy.MlockPolicy | str | None = None) -> Buffer:
+        """A buffer filled in place from the kernel CSPRNG."""
+        buf = cls(size, mlock=mlock)
+        lib.sm_random(buf._b.data, buf._b.size)
+        return buf
+
+    @classmethod
+    def from_reader(
+        cls, reader: BinaryIO | Any, size: int, *, mlock: policy.MlockPolicy | str | None = None
+    ) -> Buffer:
+        """Exactly ``size`` bytes read with ``reader.readinto`` straight into the buffer.
+
+        Raises InvalidArgumentError (after wiping and destroying the buffer) when
+        the reader ends early; InvalidTypeError when it has no ``readinto``.
+        """
+        readinto = _readinto(reader)
+        buf = cls(size, mlock=mlock)
+        try:
+            filled = _fill(readinto, buf.view())
+            if filled < size:
+                raise InvalidArgumentError(f"reader ended after {filled} of {size} bytes")
+        except BaseException:
+            buf.destroy()
+            raise
+        return buf
+
+    @classmethod
+    def from_entire_reader(
+        cls, reader: BinaryIO | Any, *, mlock: policy.MlockPolicy | str | None = None
+    ) -> Buffer:
+        """Everything ``reader`` yields until EOF, read with ``readinto``.
+
+        Grows by doubling through guarded buffers (each wiped and destroyed when
+        outgrown), so the data never passes through ordinary memory. Raises
+        InvalidArgumentError when the reader yields nothing.
+        """
+        readinto = _readinto(reader)
+        buf = cls(lib.sm_page_size() - lib.SM_CANARY_MIN, mlock=mlock)
+        filled = 0
+        try:
+            while True:
+                n = _fill(readinto, buf.view()[filled:])
+                filled += n
+                if filled < buf.size:
+                    break
+                bigger = cls(buf.size * 2, mlock=mlock)
+                ffi.memmove(bigger._b.data, buf._b.data, filled)
+                buf.destroy()
+                buf = bigger
+            if filled == 0:
+                raise InvalidArgumentError("reader yielded no data")
+            exact = cls(filled, mlock=mlock)
+            ffi.memmove(exact._b.data, buf._b.data, filled)
+        finally:
+            buf.destroy()
+        return exact
+
+    # -- state ----------------------------------------------------------------
+
+    def _live(self) -> Any:
+        """The native struct, after checking the buffer is usable here and now."""
+        b = self._b
+        if self._gen != fork_state.generation:
+            raise ForkedError("this buffer was created before fork(); it is wiped in the child")
+        if b.base == ffi.NULL:
+            raise BufferDestroyedError("buffer has been destroyed")
+        return b
+
+    @property
+    def size(self) -> int:
+        """Data bytes."""
+        return int(self._b.size)
+
+    @property
+    def alive(self) -> bool:
+        """False once destroyed (or in a forked child)."""
+        return self._b.base != ffi.NULL and self._gen == fork_state.generation
+
+    @property
+    def mutable(self) -> bool:
+        """True while read-write (not frozen)."""
+        return self.alive and self._protection == Protection.READ_WRITE
+
+    @property
+    def locked(self) -> bool:
+        """Whether the inner pages are mlocked (False under best_effort failure or disabled)."""
+        return self.alive and bool(self._b.locked)
+
+    @property
+    def protection(self) -> Protection:
+        return self._protection
+
+    @property
+    def address(self) -> int:
+        """Address of the first data byte (for inspection tools such as the harness)."""
+        return int(ffi.cast("uintptr_t", self._live().data))
+
+    def inner_span(self) -> tuple[int, int]:
+        """(address, length) of the inner pages: the canary followed by the data."""
+        b = self._live()
+        return int(ffi.cast("uintptr_t", b.inner)), int(b.inner_len)
+
+    # -- access -----------------------------------------------------------------
+
+    def view(self) -> memoryview:
+        """A memoryview of the data: writable while mutable, read-only when frozen.
+
+        The view is only valid while the buffer is alive and readable; touching
+        it after destroy() or while NO_ACCESS faults.
+        """
+        b = self._live()
+        if self._protection == Protection.NO_ACCESS:
+            raise ProtectionError("buffer is NO_ACCESS; protect it READ_ONLY first")
+        view = owned_view(b.data, b.size, self)
+        return view if self._protection == Protection.READ_WRITE else view.toreadonly()
+
+    def protect(self, protection: Protection) -> None:
+        """Set the protection of the inner pages (NO_ACCESS, READ_ONLY, READ_WRITE)."""
+        if not isinstance(protection, Protection):
+            raise InvalidTypeError(f"protection must be a Protection, not {type(protection).__name__}")
+        with self._guard:
+            code = lib.sm_buffer_protect(self._live(), int(protection))
+            if code:
+                raise ProtectionError(f"mprotect to {protection.name} failed ({os.strerror(code)})", code)
+            self._protection = protection
+
+    def freeze(self) -> None:
+        """Make the data read-only; writes through any view then fault."""
+        self.protect(Protection.READ_ONLY)
+
+    def melt(self) -> None:
+        """Make the data read-write again."""
+        self.protect(Protection.READ_WRITE)
+
+    def _writable(self) -> Any:
+        b = self._live()
+        if self._protection != Protection.READ_WRITE:
+            raise ReadOnlyError("buffer is frozen; melt() it first")
+        return b
+
+    def wipe(self) -> None:
+        """Overwrite the data with zeros."""
+        with self._guard:
+            b = self._writable()
+            lib.sm_wipe(b.data, b.size)
+
+    def scramble(self) -> None:
+        """Overwrite the data with random bytes."""
+        with self._guard:
+            b = self._writable()
+            lib.sm_random(b.data, b.size)
+
+    def copy(self, src: object) -> None:
+        """Copy ``src`` to the start of the data (at most ``size`` bytes)."""
+        self.copy_at(0, src)
+
+    def copy_at(self, offset: int, src: object) -> None:
+        """Copy ``src`` into the data at ``offset``; what does not fit is not copied."""
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            raise InvalidTypeError("offset must be an int")
+        ptr, n, _ = source(src)
+        with self._guard:
+            b = self._writable()
+            if not 0 <= offset <= b.size:
+                raise InvalidArgumentError(f"offset {offset} outside buffer of {b.size} bytes")
+            ffi.memmove(b.data + offset, ptr, min(n, b.size - offset))
+
+    def move(self, src: object) -> None:
+        """Copy ``src`` to the start of the data, then wipe ``src`` (which must be writable)."""
+        ptr, n, writable = source(src)
+        if not writable:
+            raise InvalidTypeError(f"move() needs a writable source to wipe, not {type(src).__name__}")
+        self.copy_at(0, src)
+        lib.sm_wipe(ptr, n)
+
+    def equal_to(self, other: Buffer | object) -> bool:
+        """Constant-time comparison of the data with another Buffer or bytes-like object."""
+        b = self._live()
+        if self._protection == Protection.NO_ACCESS:
+            raise ProtectionError("buffer is NO_ACCESS")
+        if isinstance(other, Buffer):
+            ob = other._live()
+            ptr, n = ob.data, int(ob.size)
+        else:
+            ptr, n, _ = source(other)
+        return n == b.size and bool(lib.sm_equal(b.data, ptr, n))
+
+    def seal(self) -> Enclave:
+        """Encrypt the data into an Enclave and destroy this buffer."""
+        from .enclave import Enclave
+
+        return Enclave._seal_buffer(self)
+
+    # -- end of life --------------------------------------------------------------
+
+    def destroy(self) -> None:
+        """Wipe the data, verify the canary, wipe everything, unlock and unmap.
+
+        Idempotent. A canary mismatch is fatal (wipe all, message, SIGABRT).
+        In a forked child it only unmaps the (already wiped) inherited pages.
+        """
+        with self._guard:
+            b = self._b
+            if b.base == ffi.NULL:
+                return
+            if self._gen != fork_state.generation:
+                lib.sm_buffer_abandon(b)
+                return
+            registry.remove(self)
+            code = lib.sm_buffer_destroy(b)
+        if code:
+            raise ProtectionError(f"destroy failed ({os.strerror(code)})", code)
+
+    def __enter__(self) -> Buffer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.destroy()
+
+    def __del__(self) -> None:
+        b = getattr(self, "_b", None)
+        if b is not None and b.base != ffi.NULL:
+            self.destroy()
+
+    def __repr__(self) -> str:
+        state = "destroyed" if not self.alive else self._protection.name
+        return f"<Buffer size={self.size} {state}>"
+
+    def __reduce__(self) -> Any:
+        raise InvalidTypeError("a Buffer cannot be pickled")
+
+
+def _readinto(reader: object) -> Any:
+    readinto = getattr(reader, "readinto", None)
+    if not callable(readinto):
+        raise InvalidTypeError(f"reader must have readinto(), {type(reader).__name__} has not")
+    return readinto
+
+
+def _fill(readinto: Any, view: memoryview) -> int:
+    """readinto until ``view`` is full or EOF; returns bytes read."""
+    filled = 0
+    total = len(view)
+    while filled < total:
+        n = readinto(view[filled:])
+        if not n:
+            break
+        filled += n
+    return filled

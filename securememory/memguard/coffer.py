@@ -1,0 +1,147 @@
+"""Coffer: the session key that seals every Enclave.
+
+The 32-byte key is never stored whole: two locked Buffers hold ``left`` and
+``right`` with ``key = left XOR BLAKE2b-256(right)``. A daemon thread
+re-randomises the split every 500 ms without changing the key, so a snapshot
+of one half at one moment is useless later. :meth:`Coffer.view` derives the key
+(in C) into a third locked Buffer, yields it, and wipes it; no part of the key
+is ever a Python object.
+
+Created lazily on first use (never at import), replaced by purge(), recreated
+in a forked child with its own thread. The thread stops at interpreter exit.
+
+Nonce budget: enclaves use random 96-bit nonces, so the chance of a nonce
+repeating after n seals is about n**2 / 2**97. The coffer allows
+:data:`NONCE_BUDGET` (2**32) seals per key (collision chance below 2**-33),
+then raises NonceBudgetError until purge() installs a new key.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from .._native import ffi, lib
+from ..errors import NonceBudgetError
+from .buffer import Buffer
+from .registry import fork_state
+
+KEY_SIZE = 32
+REKEY_INTERVAL = 0.5
+NONCE_BUDGET = 1 << 32
+
+
+class Coffer:
+    """A split, periodically rekeyed 32-byte key in locked memory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._left = Buffer.random(KEY_SIZE)
+        self._right = Buffer.random(KEY_SIZE)
+        self._scratch = Buffer(KEY_SIZE)
+        self._key_view = memoryview(ffi.buffer(self._scratch._b.data, KEY_SIZE)).toreadonly()
+        self._seals = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._rekey_loop, name="securememory-coffer", daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._left.alive and self._right.alive and self._scratch.alive
+
+    def rekey(self) -> None:
+        """Re-randomise the split without changing the key."""
+        with self._lock:
+            if self.alive:
+                lib.sm_coffer_rekey(self._left._live().data, self._right._live().data)
+
+    def _rekey_loop(self) -> None:
+        while not self._stop.wait(REKEY_INTERVAL):
+            if not self.alive:
+                return
+            self.rekey()
+
+    @contextlib.contextmanager
+    def view(self, *, sealing: bool = False) -> Iterator[memoryview]:
+        """Yield the key as a read-only view of locked memory, wiped on exit.
+
+        ``sealing=True`` counts one seal against the nonce budget.
+        """
+        with self._lock:
+            scratch = self._scratch._live()
+            if sealing:
+                if self._seals >= NONCE_BUDGET:
+                    raise NonceBudgetError(
+                        f"this session key has sealed {NONCE_BUDGET} enclaves; purge() to replace it"
+                    )
+                self._seals += 1
+            lib.sm_coffer_key(self._left._live().data, self._right._live().data, scratch.data)
+            try:
+                yield self._key_view
+            finally:
+                lib.sm_wipe(scratch.data, KEY_SIZE)
+
+    @property
+    def seals(self) -> int:
+        """Seals made under this key."""
+        return self._seals
+
+    def destroy(self) -> None:
+        """Stop the rekey thread and destroy the key halves."""
+        self._stop.set()
+        with self._lock:
+            for buf in (self._left, self._right, self._scratch):
+                buf.destroy()
+        if self._thread is not threading.current_thread() and self._thread.ident is not None:
+            self._thread.join(timeout=2 * REKEY_INTERVAL)
+
+
+class _Holder:
+    coffer: Coffer | None = None
+    generation = -1
+    lock = threading.Lock()
+
+
+_holder = _Holder()
+
+
+def get_coffer() -> Coffer:
+    """The session Coffer, created on first use (and afresh after purge or fork)."""
+    h = _holder
+    coffer = h.coffer
+    if coffer is not None and h.generation == fork_state.generation and coffer.alive:
+        return coffer
+    with h.lock:
+        if h.coffer is None or h.generation != fork_state.generation or not h.coffer.alive:
+            h.coffer = Coffer()
+            h.generation = fork_state.generation
+        return h.coffer
+
+
+def reset_coffer() -> None:
+    """Destroy the current key (if any); the next use creates a new one."""
+    h = _holder
+    with h.lock:
+        coffer, h.coffer = h.coffer, None
+    if coffer is not None and h.generation == fork_state.generation:
+        coffer.destroy()
+
+
+def _after_fork_in_child() -> None:
+    _holder.lock = threading.Lock()
+    _holder.coffer = None
+
+
+def _stop_at_exit() -> None:
+    coffer: Any = _holder.coffer
+    if coffer is not None and _holder.generation == fork_state.generation:
+        coffer._stop.set()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_stop_at_exit)

@@ -1,0 +1,127 @@
+"""Enclave: a secret sealed with ChaCha20-Poly1305 under the session key.
+
+Stored as ``nonce (12) || ciphertext || tag (16)`` in ordinary memory: 28 bytes
+of overhead and nothing secret. Each seal draws a fresh random nonce and counts
+against the Coffer's nonce budget. Opening decrypts with ``decrypt_into``
+straight into a guarded Buffer, so plaintext is never a Python ``bytes``; the
+AEAD object is built over a view of the key in locked memory and dropped at
+once (it keeps a copy of the key inside OpenSSL while it lives).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from .._native import ffi, lib
+from ..errors import DecryptionError, InvalidArgumentError, InvalidTypeError
+from ..memcall.region import check_size
+from . import policy
+from .buffer import Buffer
+from .coffer import get_coffer
+from .wipe import source, wipe_bytes
+
+NONCE_SIZE = 12
+TAG_SIZE = 16
+OVERHEAD = NONCE_SIZE + TAG_SIZE
+
+
+def seal_into(plaintext: memoryview | Any, out: memoryview) -> None:
+    """Seal ``plaintext`` into ``out`` (exactly len(plaintext) + OVERHEAD bytes)."""
+    nonce = os.urandom(NONCE_SIZE)
+    out[:NONCE_SIZE] = nonce
+    with get_coffer().view(sealing=True) as key:
+        ChaCha20Poly1305(key).encrypt_into(nonce, plaintext, None, out[NONCE_SIZE:])
+
+
+def open_into(sealed: memoryview, out: memoryview) -> None:
+    """Authenticate and decrypt ``sealed`` into ``out``; wipes ``out`` and raises
+    DecryptionError on any failure (cryptography writes before it verifies)."""
+    if len(sealed) != len(out) + OVERHEAD or len(out) < 1:
+        raise DecryptionError(f"sealed data of {len(sealed)} bytes is malformed")
+    try:
+        with get_coffer().view() as key:
+            ChaCha20Poly1305(key).decrypt_into(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, out)
+    except InvalidTag:
+        wipe_bytes(out)
+        raise DecryptionError("enclave failed to authenticate: tampered, truncated or sealed under a purged key") from None
+
+
+class Enclave:
+    """Sealed data that only this process, under its current session key, can open.
+
+    ``Enclave(src)`` seals a copy of ``src`` (bytes-like, at least 1 byte) and
+    wipes ``src`` when it is writable; a ``bytes`` cannot be wiped. Enclaves
+    sealed before a purge() fail to open after it (DecryptionError).
+    """
+
+    __slots__ = ("_sealed",)
+
+    def __init__(self, src: object) -> None:
+        ptr, n, writable = source(src)
+        if n < 1:
+            raise InvalidArgumentError("cannot seal empty data")
+        self._sealed = bytearray(n + OVERHEAD)
+        seal_into(ffi.buffer(ptr, n), memoryview(self._sealed))
+        if writable:
+            lib.sm_wipe(ptr, n)
+
+    @classmethod
+    def random(cls, size: int) -> Enclave:
+        """An enclave of ``size`` random bytes, generated in a guarded buffer."""
+        return Buffer.random(check_size(size)).seal()
+
+    @classmethod
+    def _seal_buffer(cls, buf: Buffer) -> Enclave:
+        enclave = cls.__new__(cls)
+        enclave._sealed = bytearray(buf.size + OVERHEAD)
+        if not buf.mutable:
+            buf.freeze()  # readable either way; NO_ACCESS would fault
+        seal_into(buf.view(), memoryview(enclave._sealed))
+        buf.destroy()
+        return enclave
+
+    @classmethod
+    def from_ciphertext(cls, sealed: object) -> Enclave:
+        """An Enclave over sealed bytes (as from :attr:`ciphertext`); checked at open()."""
+        ptr, n, _ = source(sealed)
+        enclave = cls.__new__(cls)
+        enclave._sealed = bytearray(ffi.buffer(ptr, n))
+        return enclave
+
+    @property
+    def ciphertext(self) -> bytes:
+        """nonce || ciphertext || tag (not secret)."""
+        return bytes(self._sealed)
+
+    @property
+    def size(self) -> int:
+        """Plaintext bytes."""
+        return max(0, len(self._sealed) - OVERHEAD)
+
+    def open(self, *, mlock: policy.MlockPolicy | str | None = None) -> Buffer:
+        """Decrypt into a new frozen Buffer.
+
+        Raises DecryptionError (leaving nothing allocated) when the data fails to
+        authenticate, and MemoryLockError (holding no lock) when the buffer
+        cannot be locked under the mlock policy.
+        """
+        if self.size < 1:
+            raise DecryptionError(f"sealed data of {len(self._sealed)} bytes is shorter than its overhead")
+        buf = Buffer(self.size, mlock=mlock)
+        try:
+            open_into(memoryview(self._sealed), buf.view())
+        except BaseException:
+            buf.destroy()
+            raise
+        buf.freeze()
+        return buf
+
+    def __repr__(self) -> str:
+        return f"<Enclave size={self.size}>"
+
+    def __reduce__(self) -> Any:
+        raise InvalidTypeError("an Enclave cannot be pickled: its key exists only in this process")

@@ -1,0 +1,42 @@
+"""purge(), safe_exit(), safe_panic(), and the purge at interpreter exit."""
+
+from __future__ import annotations
+
+import atexit
+import sys
+from typing import NoReturn
+
+from ..errors import SecureMemoryError
+from .buffer import Buffer
+from .coffer import _holder, reset_coffer
+from .registry import registry
+
+
+def purge() -> None:
+    """Destroy every live Buffer (verifying canaries) and replace the session key.
+
+    Enclaves sealed before the purge can no longer be opened. A canary mismatch
+    found here is fatal, as in destroy().
+    """
+    with _holder.lock:
+        coffer = _holder.coffer
+    if coffer is not None:
+        reset_coffer()
+    for obj in registry.snapshot():
+        if isinstance(obj, Buffer):
+            obj.destroy()
+
+
+def safe_exit(code: int = 0) -> NoReturn:
+    """Purge, then exit the interpreter with ``code``."""
+    purge()
+    sys.exit(code)
+
+
+def safe_panic(message: str) -> NoReturn:
+    """Purge, then raise SecureMemoryError(message)."""
+    purge()
+    raise SecureMemoryError(message)
+
+
+atexit.register(purge)

@@ -1,0 +1,178 @@
+/* Guarded buffers: one mapping laid out as
+ *
+ *     [guard page][canary ... data][guard page]
+ *
+ * The data is right-aligned so its last byte touches the trailing guard page;
+ * the canary fills the rest of the inner pages and is never shorter than
+ * SM_CANARY_MIN bytes, so a size that is a page multiple gets one more page.
+ * Only the inner pages are locked, kept out of core dumps and wiped on fork.
+ *
+ * Canary bytes are a keyed expansion of the inner address under a per-process
+ * random key: unpredictable without reading this process's memory, and cheap
+ * (no getrandom per buffer). They are regenerated to verify, never stored.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include "../memcall/memcall.h"
+#include "guard.h"
+
+static uint64_t canary_key[2];
+static volatile int canary_key_ready;
+
+static uint64_t mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static int canary_init(void)
+{
+    if (__atomic_load_n(&canary_key_ready, __ATOMIC_ACQUIRE))
+        return 0;
+    uint64_t k[2];
+    int e = sm_random(k, sizeof k);
+    if (e)
+        return e;
+    /* Racing initialisers may each store a key; only the first publishes. */
+    int expected = 0;
+    if (__atomic_compare_exchange_n(&canary_key_ready, &expected, 2, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        canary_key[0] = k[0];
+        canary_key[1] = k[1];
+        __atomic_store_n(&canary_key_ready, 1, __ATOMIC_RELEASE);
+    }
+    while (__atomic_load_n(&canary_key_ready, __ATOMIC_ACQUIRE) != 1)
+        ;
+    sm_wipe(k, sizeof k);
+    return 0;
+}
+
+/* Write (out != NULL) or check (out == NULL, against have) len canary bytes. */
+static int canary(const unsigned char *inner, unsigned char *out,
+                  const unsigned char *have, size_t len)
+{
+    uint64_t state = canary_key[0] ^ (uint64_t)(uintptr_t)inner;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < len; i += 8) {
+        state += 0x9e3779b97f4a7c15ULL;
+        uint64_t w = mix(state) ^ canary_key[1];
+        size_t n = len - i < 8 ? len - i : 8;
+        for (size_t j = 0; j < n; j++) {
+            unsigned char c = (unsigned char)(w >> (8 * j));
+            if (out)
+                out[i + j] = c;
+            else
+                diff |= have[i + j] ^ c;
+        }
+    }
+    return diff == 0;
+}
+
+int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b)
+{
+    size_t page = sm_page_size();
+    memset(b, 0, sizeof *b);
+    b->slot = -1;
+    if (size == 0 || size > SIZE_MAX / 2 - 3 * page)
+        return b->failed_step = SM_STEP_MAP, EINVAL;
+    int e = canary_init();
+    if (e)
+        return b->failed_step = SM_STEP_MAP, e;
+
+    size_t inner_len = (size + SM_CANARY_MIN + page - 1) / page * page;
+    size_t total = inner_len + 2 * page;
+    void *base;
+    if ((e = sm_map(total, 0, &base)))
+        return b->failed_step = SM_STEP_MAP, e;
+    unsigned char *inner = (unsigned char *)base + page;
+
+    int step = SM_STEP_GUARD;
+    if (!(flags & SM_FLAG_NO_GUARDS)) {
+        if ((e = sm_protect(base, page, SM_PROT_NONE)) ||
+            (e = sm_protect(inner + inner_len, page, SM_PROT_NONE)))
+            goto fail;
+    }
+    step = SM_STEP_ADVISE;
+    if ((e = sm_advise(inner, inner_len, SM_ADV_DONTDUMP)) && e != ENOTSUP)
+        goto fail;
+    if ((e = sm_advise(inner, inner_len, SM_ADV_WIPEONFORK)) && e != ENOTSUP)
+        goto fail;
+    e = 0;
+    step = SM_STEP_LOCK;
+    if (lock_mode != SM_LOCK_NONE) {
+        e = sm_lock(inner, inner_len);
+        if (e == 0)
+            b->locked = 1;
+        else if (lock_mode == SM_LOCK_REQUIRE)
+            goto fail;
+        else
+            b->lock_errno = e;
+    }
+
+    b->base = base;
+    b->total = total;
+    b->inner = inner;
+    b->inner_len = inner_len;
+    b->data = inner + inner_len - size;
+    b->size = size;
+    b->flags = flags;
+    canary(inner, inner, NULL, inner_len - size);
+    b->slot = sm_live_add(inner, inner_len);
+    return 0;
+
+fail:
+    sm_unmap(base, total);
+    b->failed_step = step;
+    return e;
+}
+
+int sm_buffer_protect(sm_buffer *b, int prot)
+{
+    if (b->base == NULL)
+        return EBADF;
+    return sm_protect(b->inner, b->inner_len, prot);
+}
+
+static unsigned char *claim(sm_buffer *b)
+{
+    return __atomic_exchange_n(&b->base, NULL, __ATOMIC_ACQ_REL);
+}
+
+int sm_buffer_destroy(sm_buffer *b)
+{
+    unsigned char *base = claim(b);
+    if (base == NULL)
+        return 0;
+    int e = sm_protect(b->inner, b->inner_len, SM_PROT_READ_WRITE);
+    if (e)
+        return e;
+    size_t canary_len = b->inner_len - b->size;
+    sm_wipe(b->data, b->size);
+    if (!(b->flags & SM_FLAG_NO_CANARY_CHECK) &&
+        !canary(b->inner, NULL, b->inner, canary_len))
+        sm_fatal_canary(b->size);
+    sm_wipe(b->inner, b->inner_len);
+    if (b->locked)
+        sm_unlock(b->inner, b->inner_len);
+    sm_live_remove(b->slot);
+    return sm_unmap(base, b->total);
+}
+
+int sm_buffer_abandon(sm_buffer *b)
+{
+    unsigned char *base = claim(b);
+    if (base == NULL)
+        return 0;
+    return sm_unmap(base, b->total);
+}
+
+int sm_equal(const void *a, const void *b, size_t len)
+{
+    const volatile unsigned char *x = a, *y = b;
+    unsigned char d = 0;
+    for (size_t i = 0; i < len; i++)
+        d |= x[i] ^ y[i];
+    return d == 0;
+}

@@ -1,0 +1,61 @@
+/* memguard: guarded buffers and the crash-wipe table of live buffers. */
+#ifndef SECUREMEMORY_GUARD_H
+#define SECUREMEMORY_GUARD_H
+
+#include <stddef.h>
+
+#define SM_LOCK_NONE 0
+#define SM_LOCK_REQUIRE 1
+#define SM_LOCK_BEST_EFFORT 2
+
+/* Private testing hooks: break one protection so the harness can prove that
+ * its scenario for it fails. Never set by the library itself. */
+#define SM_FLAG_NO_GUARDS 1
+#define SM_FLAG_NO_CANARY_CHECK 2
+
+#define SM_STEP_MAP 1
+#define SM_STEP_GUARD 2
+#define SM_STEP_ADVISE 3
+#define SM_STEP_LOCK 4
+
+#define SM_CANARY_MIN 16
+
+typedef struct sm_buffer {
+    unsigned char *base;  /* start of the mapping; NULL once destroyed */
+    size_t total;         /* guard + inner + guard */
+    unsigned char *inner; /* canary then data; locked, not dumped, wiped on fork */
+    size_t inner_len;
+    unsigned char *data;  /* last data byte touches the trailing guard page */
+    size_t size;
+    int locked;
+    int flags;
+    int slot;             /* index in the live table */
+    int failed_step;      /* SM_STEP_* when create failed */
+    int lock_errno;       /* why best-effort locking left the pages unlocked */
+} sm_buffer;
+
+int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b);
+/* Wipe, verify the canary (fatal on mismatch), unlock, unmap. Idempotent. */
+int sm_buffer_destroy(sm_buffer *b);
+/* Drop a buffer inherited across fork: its pages were wiped, so no canary check. */
+int sm_buffer_abandon(sm_buffer *b);
+int sm_buffer_protect(sm_buffer *b, int prot);
+int sm_equal(const void *a, const void *b, size_t len);
+
+/* coffer.c */
+void sm_blake2b_256(const void *in, size_t len, unsigned char out[32]);
+void sm_coffer_key(const unsigned char left[32], const unsigned char right[32], unsigned char out[32]);
+int sm_coffer_rekey(unsigned char left[32], unsigned char right[32]);
+
+/* crash.c */
+int sm_live_add(void *addr, size_t len);
+void sm_live_remove(int slot);
+void sm_live_reset(void);
+size_t sm_live_count(void);
+void sm_wipe_all(void);
+void sm_fatal_canary(size_t size);
+int sm_crash_install(void);
+int sm_crash_uninstall(void);
+int sm_crash_installed(void);
+
+#endif

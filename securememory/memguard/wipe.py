@@ -1,0 +1,51 @@
+"""Bytes-like sources: read them without copying, and wipe them in place.
+
+Sources are any object with the buffer protocol (bytes, bytearray, memoryview,
+array, mmap). Writable ones can be wiped after use; a ``bytes`` cannot be wiped
+(it is immutable, and small ones are shared interpreter-wide), so it is copied
+and left as it was: it is the caller's copy of the secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._native import ffi, lib
+from ..errors import InvalidTypeError
+
+CData = Any
+
+
+def source(data: object) -> tuple[CData, int, bool]:
+    """A pointer to ``data``'s bytes, their count, and whether it can be wiped."""
+    if isinstance(data, str):
+        raise InvalidTypeError("expected a bytes-like object, not str (encode it into a bytearray first)")
+    try:
+        view = memoryview(data)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidTypeError(f"expected a bytes-like object, not {type(data).__name__}") from None
+    if not view.c_contiguous:
+        raise InvalidTypeError("expected a contiguous buffer")
+    writable = not view.readonly and not isinstance(data, bytes)
+    return ffi.from_buffer(view, require_writable=False), view.nbytes, writable
+
+
+def wipe_bytes(data: object) -> None:
+    """Overwrite a writable buffer (bytearray, writable memoryview, array) with zeros.
+
+    Raises InvalidTypeError for read-only objects such as ``bytes``, which cannot
+    be wiped safely.
+    """
+    ptr, n, writable = source(data)
+    if not writable:
+        raise InvalidTypeError(f"cannot wipe a read-only {type(data).__name__}")
+    lib.sm_wipe(ptr, n)
+
+
+def scramble_bytes(data: object) -> None:
+    """Overwrite a writable buffer with random bytes from the kernel CSPRNG."""
+    ptr, n, writable = source(data)
+    if not writable:
+        raise InvalidTypeError(f"cannot scramble a read-only {type(data).__name__}")
+    if n:
+        lib.sm_random(ptr, n)
