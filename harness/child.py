@@ -1,0 +1,232 @@
+"""Run a function in a forked child and observe it from the parent.
+
+The parent sees how the child ended (exit status or the signal that killed
+it), what it wrote to stderr, the values it reported, and its memory: the
+child can pause at a checkpoint while the parent reads /proc/PID/mem, and with
+``at_exit`` the parent reads the dying child's memory at PTRACE_EVENT_EXIT,
+which is the memory a core dump of that death would hold.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import select
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import restrict
+
+PTRACE_CONT = 7
+PTRACE_DETACH = 17
+PTRACE_SEIZE = 0x4206
+PTRACE_O_TRACEEXIT = 0x40
+PTRACE_EVENT_EXIT = 6
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+_libc.ptrace.restype = ctypes.c_long
+
+
+class ChildError(RuntimeError):
+    """The child could not be run or observed."""
+
+
+@dataclass
+class Outcome:
+    """How a child ended and what was seen of it."""
+
+    exit_code: int | None
+    signal: int | None
+    stderr: str
+    reports: list[Any] = field(default_factory=list)
+    observations: list[Any] = field(default_factory=list)
+    timed_out: bool = False
+
+    @property
+    def signal_name(self) -> str | None:
+        return signal.Signals(self.signal).name if self.signal else None
+
+    def describe(self) -> str:
+        if self.timed_out:
+            return "timed out"
+        if self.signal is not None:
+            return f"killed by {self.signal_name}"
+        return f"exit status {self.exit_code}"
+
+
+class Context:
+    """What the child function receives: report values, pause at checkpoints."""
+
+    def __init__(self, to_parent: int, from_parent: int) -> None:
+        self._out = to_parent
+        self._in = from_parent
+
+    def _send(self, kind: str, value: Any) -> None:
+        data = (json.dumps({"kind": kind, "value": value}) + "\n").encode()
+        os.write(self._out, data)
+
+    def report(self, value: Any) -> None:
+        """Send a JSON-serialisable value to the parent (never a secret)."""
+        self._send("report", value)
+
+    def checkpoint(self, value: Any = None) -> Any:
+        """Pause until the parent has looked; returns what the parent's observer returned."""
+        self._send("checkpoint", value)
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(self._in, 1)
+            if not chunk:
+                os._exit(70)
+            line += chunk
+        return json.loads(line)
+
+
+Observer = Callable[[int, Any], Any]
+
+
+def _read_lines(fd: int, buf: bytearray) -> list[bytes]:
+    chunk = os.read(fd, 65536)
+    if not chunk:
+        raise EOFError
+    buf.extend(chunk)
+    lines = []
+    while b"\n" in buf:
+        line, _, rest = bytes(buf).partition(b"\n")
+        lines.append(line)
+        buf[:] = rest
+    return lines
+
+
+def run(
+    fn: Callable[[Context], None],
+    *,
+    observe: Observer | None = None,
+    at_exit: Callable[[int], Any] | None = None,
+    restriction: restrict.Restriction | None = None,
+    timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+) -> Outcome:
+    """Fork; run ``fn(ctx)`` in the child; return its Outcome.
+
+    ``observe(pid, value)`` runs in the parent at each ``ctx.checkpoint(value)``;
+    its JSON-serialisable result goes back to the child. ``at_exit(pid)`` runs
+    when the child is about to die, however it dies, with its memory intact.
+    ``restriction`` is applied in the child before ``fn``.
+    """
+    to_parent_r, to_parent_w = os.pipe()
+    to_child_r, to_child_w = os.pipe()
+    errfile = tempfile.TemporaryFile()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 0
+        try:
+            os.close(to_parent_r)
+            os.close(to_child_w)
+            os.dup2(errfile.fileno(), 2)
+            sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+            if env:
+                os.environ.update(env)
+            if at_exit is not None:
+                os.read(to_child_r, 1)  # wait until the parent has seized us
+            if restriction is not None:
+                restrict.apply(restriction)
+            fn(Context(to_parent_w, to_child_r))
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stderr.flush()
+        os._exit(code)
+
+    os.close(to_parent_w)
+    os.close(to_child_r)
+    outcome = Outcome(exit_code=None, signal=None, stderr="")
+    deadline = time.monotonic() + timeout
+    try:
+        if at_exit is not None:
+            if _libc.ptrace(PTRACE_SEIZE, pid, None, PTRACE_O_TRACEEXIT) != 0:
+                err = ctypes.get_errno()
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise ChildError(f"ptrace(PTRACE_SEIZE) failed: {os.strerror(err)}")
+            os.write(to_child_w, b"g")
+        status = _supervise(pid, to_parent_r, to_child_w, observe, at_exit, outcome, deadline)
+    finally:
+        os.close(to_parent_r)
+        os.close(to_child_w)
+    if os.WIFSIGNALED(status):
+        outcome.signal = os.WTERMSIG(status)
+    elif os.WIFEXITED(status):
+        outcome.exit_code = os.WEXITSTATUS(status)
+    errfile.seek(0)
+    outcome.stderr = errfile.read().decode(errors="replace")
+    errfile.close()
+    return outcome
+
+
+def _supervise(
+    pid: int,
+    from_child: int,
+    to_child: int,
+    observe: Observer | None,
+    at_exit: Callable[[int], Any] | None,
+    outcome: Outcome,
+    deadline: float,
+) -> int:
+    """Serve checkpoints and reports, resume ptrace stops, and reap the child."""
+    buf = bytearray()
+    open_pipe = True
+    status: int | None = None
+    drain_until = 0.0
+    while status is None or open_pipe:
+        if status is not None and time.monotonic() > drain_until:
+            break  # a grandchild may hold the pipe open; the child is gone
+        if open_pipe:
+            ready, _, _ = select.select([from_child], [], [], 0.01)
+            if ready:
+                try:
+                    lines = _read_lines(from_child, buf)
+                except EOFError:
+                    open_pipe = False
+                    lines = []
+                for line in lines:
+                    msg = json.loads(line)
+                    if msg["kind"] == "report":
+                        outcome.reports.append(msg["value"])
+                        continue
+                    seen = observe(pid, msg["value"]) if observe is not None else None
+                    outcome.observations.append(seen)
+                    os.write(to_child, (json.dumps(seen) + "\n").encode())
+        elif status is None:
+            time.sleep(0.005)
+        if status is None:
+            if time.monotonic() > deadline and not outcome.timed_out:
+                outcome.timed_out = True
+                os.kill(pid, signal.SIGKILL)
+            wpid, st = os.waitpid(pid, os.WNOHANG)
+            if wpid == 0:
+                continue
+            if not os.WIFSTOPPED(st):
+                status = st
+                drain_until = time.monotonic() + 0.5
+                continue
+            # A traced child: its exit stop, or a signal on its way (re-inject it).
+            event = st >> 16
+            inject = os.WSTOPSIG(st) if event == 0 else 0
+            if event == PTRACE_EVENT_EXIT and at_exit is not None:
+                outcome.observations.append(at_exit(pid))
+            _libc.ptrace(PTRACE_CONT, pid, None, inject)
+    return status
