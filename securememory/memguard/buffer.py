@@ -130,10 +130,10 @@ class Buffer:
         Raises InvalidArgumentError (after wiping and destroying the buffer) when
         the reader ends early; InvalidTypeError when it has no ``readinto``.
         """
-        readinto = _readinto(reader)
+        readinto = readinto_of(reader)
         buf = cls(size, mlock=mlock)
         try:
-            filled = _fill(readinto, buf.view())
+            filled = fill_from(readinto, buf.view())
             if filled < size:
                 raise InvalidArgumentError(f"reader ended after {filled} of {size} bytes")
         except BaseException:
@@ -151,12 +151,12 @@ class Buffer:
         outgrown), so the data never passes through ordinary memory. Raises
         InvalidArgumentError when the reader yields nothing.
         """
-        readinto = _readinto(reader)
+        readinto = readinto_of(reader)
         buf = cls(lib.sm_page_size() - lib.SM_CANARY_MIN, mlock=mlock)
         filled = 0
         try:
             while True:
-                n = _fill(readinto, buf.view()[filled:])
+                n = fill_from(readinto, buf.view()[filled:])
                 filled += n
                 if filled < buf.size:
                     break
@@ -349,14 +349,14 @@ class Buffer:
         raise InvalidTypeError("a Buffer cannot be pickled")
 
 
-def _readinto(reader: object) -> Any:
+def readinto_of(reader: object) -> Any:
     readinto = getattr(reader, "readinto", None)
     if not callable(readinto):
         raise InvalidTypeError(f"reader must have readinto(), {type(reader).__name__} has not")
     return readinto
 
 
-def _fill(readinto: Any, view: memoryview) -> int:
+def fill_from(readinto: Any, view: memoryview) -> int:
     """readinto until ``view`` is full or EOF; returns bytes read."""
     filled = 0
     total = len(view)

@@ -1,0 +1,59 @@
+"""The legacy backend (the old design): mmap + mlock + mprotect per secret.
+
+No guard pages and no canary; kept for compatibility and as the benchmark
+baseline. Its pages are still kept out of core dumps and wiped on fork.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import memcall
+from .._native import ffi
+from ..errors import MemoryLockError
+from ..memcall import Protection, Region
+from ..memguard import MlockPolicy
+from ..memguard.policy import warn_unlocked
+from ..secret import Secret
+
+
+class LegacySecret(Secret):
+    """A secret in its own locked mapping, NO_ACCESS between borrows."""
+
+    def __init__(self, region: Region, size: int) -> None:
+        memcall.protect(region, Protection.NO_ACCESS)
+        self._region = region
+        super().__init__(size)
+
+    @classmethod
+    def allocate(cls, size: int, mlock: MlockPolicy) -> Region:
+        """A read-write region for ``size`` bytes, locked per ``mlock``."""
+        region = memcall.alloc(size)
+        try:
+            memcall.dont_dump(region)
+            memcall.wipe_on_fork(region)
+            if mlock != MlockPolicy.DISABLED:
+                try:
+                    memcall.lock(region)
+                except MemoryLockError as e:
+                    if mlock == MlockPolicy.REQUIRE:
+                        raise
+                    warn_unlocked(e)
+        except BaseException:
+            memcall.free(region)
+            raise
+        return region
+
+    def _expose(self) -> Any:
+        memcall.protect(self._region, Protection.READ_ONLY)
+        return ffi.cast("unsigned char *", self._region.address)
+
+    def _conceal(self) -> None:
+        memcall.protect(self._region, Protection.NO_ACCESS)
+
+    def _destroy(self) -> None:
+        memcall.free(self._region)
+
+    @property
+    def locked(self) -> bool:
+        return self._region.locked

@@ -1,0 +1,56 @@
+"""SecretReader: a secret as a read-only binary stream."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+from ._native import ffi
+from .errors import InvalidTypeError
+from .secret import Secret
+
+
+class SecretReader(io.RawIOBase):
+    """Reads a Secret from the start; each readinto() is one borrow.
+
+    Over "0123456789", reads of 4, 4, 1, 4, 4 bytes give "0123", "4567", "8",
+    "9", then "" (EOF). ``read()`` returns ``bytes``, which the caller owns
+    and the library cannot wipe; prefer ``readinto`` with a buffer you wipe.
+    Raises SecretClosedError once the secret is closed.
+    """
+
+    def __init__(self, secret: Secret) -> None:
+        super().__init__()
+        self._secret = secret
+        self._pos = 0
+        self._lock = threading.Lock()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: object) -> int:  # type: ignore[override]
+        try:
+            dst = memoryview(buffer).cast("B")  # type: ignore[arg-type]
+        except TypeError:
+            raise InvalidTypeError(f"readinto needs a writable buffer, not {type(buffer).__name__}") from None
+        if dst.readonly:
+            raise InvalidTypeError("readinto needs a writable buffer")
+        with self._lock:
+            n = min(len(dst), len(self._secret) - self._pos)
+            if n <= 0:
+                return 0
+            with self._secret.borrow() as view:
+                ffi.memmove(ffi.from_buffer(dst), ffi.from_buffer(view) + self._pos, n)
+            self._pos += n
+            return n
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._secret)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos

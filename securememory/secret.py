@@ -1,0 +1,291 @@
+"""Secret: the object users hold, and the access counting every backend shares.
+
+Memory is readable only during a borrow. The first concurrent borrow exposes
+it (READ_ONLY, or decrypted into locked scratch memory), the last conceals it
+again (NO_ACCESS, or wiped); release runs in ``finally``, so an exception in
+the caller's action neither leaks the count nor leaves the memory readable.
+
+Each borrow hands out a fresh read-only memoryview. When the borrow ends the
+view is released and any view derived from it that is still alive (a slice,
+``memoryview(view)``, or, for ``with_bytes``, the view itself stored away) is
+detected: the memory is concealed anyway and ViewEscapedError is raised.
+Detection relies on CPython reference counting.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+from ._native import ffi, lib
+from .errors import BorrowError, ForkedError, InvalidTypeError, SecretClosedError, ViewEscapedError
+from .memguard.registry import Registry, fork_state
+from .metrics import metrics
+
+if TYPE_CHECKING:
+    from .reader import SecretReader
+
+T = TypeVar("T")
+
+_get_ident = threading.get_ident
+_getrefcount = sys.getrefcount
+
+
+
+def _refs_seen_by_end(anchor: Any) -> int:
+    return _getrefcount(anchor)
+
+
+def _refs_when_free() -> int:
+    anchor = ffi.buffer(ffi.new("char[1]"), 1)
+    return _refs_seen_by_end(anchor)
+
+
+# References _end() sees to a borrow's exporter when no view of it survives
+# (the borrower's local, _end's argument, getrefcount's argument), measured
+# the same way on this interpreter.
+_FREE_REFS = _refs_when_free()
+
+live_secrets: Registry[Secret] = Registry()
+
+
+class Secret(abc.ABC):
+    """A secret of ``len(secret)`` bytes readable only inside a borrow.
+
+    Use :meth:`with_bytes`, :meth:`borrow` or :meth:`reader`; close it (or use
+    it as a context manager) when done. Never shows its content in ``repr``;
+    refuses pickling, copying and hashing; ``==`` is identity (compare content
+    with the constant-time :meth:`equals`).
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._cond = threading.Condition(threading.Lock())
+        self._count = 0
+        self._borrowers: dict[int, int] = {}
+        self._ptr: Any = None
+        self._closing = False
+        self._closed = False
+        self._gen = fork_state.generation
+        live_secrets.add(self)
+        metrics._opened()
+
+    # -- what a backend provides --------------------------------------------
+
+    @abc.abstractmethod
+    def _expose(self) -> Any:
+        """Make the secret readable; return a pointer to its first byte."""
+
+    @abc.abstractmethod
+    def _conceal(self) -> None:
+        """Make the secret unreadable again (the last borrow ended)."""
+
+    @abc.abstractmethod
+    def _destroy(self) -> None:
+        """Wipe and free the secret's memory (no borrow is active)."""
+
+    @property
+    @abc.abstractmethod
+    def locked(self) -> bool:
+        """Whether the memory holding the secret (or its scratch) is mlocked."""
+
+    # -- borrowing ----------------------------------------------------------
+
+    def _acquire(self) -> Any:
+        with self._cond:
+            if self._closing:
+                raise SecretClosedError()
+            if self._gen != fork_state.generation:
+                raise ForkedError("this secret was created before fork(); it is wiped in the child")
+            if self._count == 0:
+                self._ptr = self._expose()
+            self._count += 1
+            me = _get_ident()
+            self._borrowers[me] = self._borrowers.get(me, 0) + 1
+            return self._ptr
+
+    def _release(self) -> None:
+        with self._cond:
+            me = _get_ident()
+            depth = self._borrowers[me] - 1
+            if depth:
+                self._borrowers[me] = depth
+            else:
+                del self._borrowers[me]
+            self._count -= 1
+            if self._count == 0:
+                self._ptr = None
+                try:
+                    self._conceal()
+                finally:
+                    self._cond.notify_all()
+
+    def _end(self, view: memoryview, anchor: Any, failing: BaseException | None) -> None:
+        """Release ``view``, conceal on the last borrow, then report any escape."""
+        escaped = False
+        try:
+            view.release()
+        except BufferError:
+            escaped = True  # an export of the view is alive
+        if _getrefcount(anchor) > _FREE_REFS and failing is not None:
+            # Locals of the failing frames may hold slices; they are dropped so
+            # that nothing readable survives in the traceback.
+            traceback.clear_frames(failing.__traceback__)
+        escaped = escaped or _getrefcount(anchor) > _FREE_REFS
+        self._release()
+        if escaped:
+            raise ViewEscapedError(
+                "a view of the secret outlived its borrow; the memory is inaccessible again "
+                "and touching that view would fault"
+            )
+
+    def with_bytes(self, action: Callable[[memoryview], T]) -> T:
+        """Call ``action(view)`` with a read-only memoryview of the secret; return its result.
+
+        Raises SecretClosedError after close(), ForkedError in a forked child,
+        ViewEscapedError when the action kept the view or a slice of it.
+        """
+        ptr = self._acquire()
+        anchor = ffi.buffer(ptr, self._size)
+        view = memoryview(anchor).toreadonly()
+        try:
+            result = action(view)
+        except BaseException as e:
+            self._end(view, anchor, e)
+            raise
+        stored = _getrefcount(view) > 2
+        self._end(view, anchor, None)
+        if stored:
+            raise ViewEscapedError("the action kept the view it was given; the memory is inaccessible again")
+        return result
+
+    def with_bytes_func(self, action: Callable[[memoryview], T]) -> T:
+        """Same as :meth:`with_bytes` (the name Asherah users know)."""
+        return self.with_bytes(action)
+
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[memoryview]:
+        """A context manager yielding a read-only memoryview of the secret.
+
+        The view is released when the block ends (using it afterwards raises
+        ValueError); a slice or export of it still alive then raises
+        ViewEscapedError.
+        """
+        ptr = self._acquire()
+        anchor = ffi.buffer(ptr, self._size)
+        view = memoryview(anchor).toreadonly()
+        try:
+            yield view
+        except BaseException as e:
+            self._end(view, anchor, e)
+            raise
+        self._end(view, anchor, None)
+
+    def reader(self) -> SecretReader:
+        """An io.RawIOBase over the secret (readinto copies out one borrow per call)."""
+        from .reader import SecretReader
+
+        return SecretReader(self)
+
+    def equals(self, other: Secret) -> bool:
+        """Constant-time content comparison with another Secret."""
+        if not isinstance(other, Secret):
+            raise InvalidTypeError(f"equals() takes a Secret, not {type(other).__name__}")
+        if len(other) != self._size:
+            return False
+        if other is self:
+            self._acquire()
+            self._release()
+            return True
+        with self.borrow() as a, other.borrow() as b:
+            return bool(lib.sm_equal(ffi.from_buffer(a), ffi.from_buffer(b), self._size))
+
+    # -- end of life -------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once close() has begun."""
+        return self._closing
+
+    def close(self) -> None:
+        """Refuse new borrows, wait for borrows in flight, then wipe and free.
+
+        A second close() is a no-op. Closing from inside one of this secret's
+        own borrows raises BorrowError (it would wait for itself forever).
+        """
+        with self._cond:
+            if self._closing:
+                while not self._closed:
+                    self._cond.wait()
+                return
+            if _get_ident() in self._borrowers:
+                raise BorrowError("cannot close a secret from inside its own borrow")
+            self._closing = True
+            while self._count:
+                self._cond.wait()
+            try:
+                if self._gen == fork_state.generation:
+                    self._destroy()
+            finally:
+                self._closed = True
+                self._cond.notify_all()
+                live_secrets.remove(self)
+                if self._gen == fork_state.generation:
+                    metrics._closed()
+
+    def _purge(self) -> None:
+        """Destroy now, without waiting for borrows (exit paths only)."""
+        self._closing = True
+        if not self._closed:
+            self._closed = True
+            live_secrets.remove(self)
+            if self._gen == fork_state.generation:
+                self._destroy()
+                metrics._closed()
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __enter__(self: Any) -> Any:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_closing", True) or getattr(self, "_gen", -1) != fork_state.generation:
+            return
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closing else "open"
+        return f"<{type(self).__name__} size={self._size} {state}>"
+
+    __str__ = __repr__
+
+    def __hash__(self) -> int:
+        raise InvalidTypeError("a Secret is not hashable")
+
+    def _refuse(self, *args: object) -> NoReturn:
+        raise InvalidTypeError("a Secret cannot be pickled or copied")
+
+    __reduce__ = _refuse
+    __reduce_ex__ = _refuse
+    __copy__ = _refuse
+    __deepcopy__ = _refuse
+    __getstate__ = _refuse
+
+
+def purge_secrets() -> None:
+    """Destroy every live Secret at once, without waiting for borrows."""
+    for secret in live_secrets.snapshot():
+        secret._purge()

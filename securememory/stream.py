@@ -1,0 +1,78 @@
+"""Stream: secret data too large to lock at once, as a binary file object."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+from .backends.protected import ProtectedSecret
+from .errors import InvalidTypeError, StreamEmptyError
+from .memguard import MlockPolicy
+from .memguard import Stream as _ChunkStream
+from .secret import Secret
+
+
+class Stream(io.RawIOBase):
+    """A FIFO of secret bytes held as sealed chunks; only one chunk is ever locked.
+
+    ``write`` seals data (wiping writable input), ``readinto`` decrypts into the
+    caller's buffer, iteration yields the chunks as Secrets. ``read()`` returns
+    ``bytes`` the library cannot wipe; prefer ``readinto``.
+    """
+
+    def __init__(self, chunk_size: int | None = None, *, mlock: MlockPolicy | str | None = None) -> None:
+        super().__init__()
+        self._chunks = _ChunkStream(chunk_size, mlock=mlock)
+
+    @property
+    def size(self) -> int:
+        """Bytes not yet read."""
+        return self._chunks.size
+
+    @property
+    def chunk_size(self) -> int:
+        return self._chunks.chunk_size
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:  # type: ignore[override]
+        self._check_open()
+        return self._chunks.write(data)
+
+    def readinto(self, buffer: object) -> int:  # type: ignore[override]
+        self._check_open()
+        return self._chunks.readinto(buffer)
+
+    def next_secret(self) -> Secret:
+        """The next chunk as a Secret (protected backend); StreamEmptyError when empty."""
+        self._check_open()
+        return ProtectedSecret(self._chunks.next())
+
+    def chunks(self) -> Iterator[Secret]:
+        """Consume the stream chunk by chunk, each as a Secret the caller closes."""
+        while True:
+            try:
+                yield self.next_secret()
+            except StreamEmptyError:
+                return
+
+    def __iter__(self) -> Iterator[Secret]:  # type: ignore[override]
+        return self.chunks()
+
+    def flush_secret(self) -> Secret:
+        """Everything left as one Secret (locks the whole size at once)."""
+        self._check_open()
+        return ProtectedSecret(self._chunks.flush())
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise InvalidTypeError("I/O operation on a closed Stream") from ValueError()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._chunks.destroy()
+        super().close()
