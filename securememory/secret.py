@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _get_ident = threading.get_ident
+_ffi_buffer = ffi.buffer
 _getrefcount = sys.getrefcount
 
 
@@ -66,7 +67,9 @@ class Secret(abc.ABC):
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._drained: threading.Event | None = None
+        self._done: threading.Event | None = None
         self._count = 0
         self._borrowers: dict[int, int] = {}
         self._ptr: Any = None
@@ -98,47 +101,52 @@ class Secret(abc.ABC):
     # -- borrowing ----------------------------------------------------------
 
     def _acquire(self) -> Any:
-        with self._cond:
-            if self._closing:
-                raise SecretClosedError()
-            if self._gen != fork_state.generation:
-                raise ForkedError("this secret was created before fork(); it is wiped in the child")
-            if self._count == 0:
+        """Count one borrow (exposing on the first); return the borrow's exporter."""
+        with self._lock:
+            if self._closing or self._gen != fork_state.generation:
+                self._refuse()
+            if not self._count:
                 self._ptr = self._expose()
             self._count += 1
             me = _get_ident()
-            self._borrowers[me] = self._borrowers.get(me, 0) + 1
-            return self._ptr
+            borrowers = self._borrowers
+            borrowers[me] = borrowers.get(me, 0) + 1
+            return _ffi_buffer(self._ptr, self._size)
 
-    def _release(self) -> None:
-        with self._cond:
-            me = _get_ident()
-            depth = self._borrowers[me] - 1
-            if depth:
-                self._borrowers[me] = depth
-            else:
-                del self._borrowers[me]
-            self._count -= 1
-            if self._count == 0:
-                self._ptr = None
-                try:
-                    self._conceal()
-                finally:
-                    self._cond.notify_all()
+    def _refuse(self) -> NoReturn:
+        if self._closing:
+            raise SecretClosedError()
+        raise ForkedError("this secret was created before fork(); it is wiped in the child")
 
     def _end(self, view: memoryview, anchor: Any, failing: BaseException | None) -> None:
-        """Release ``view``, conceal on the last borrow, then report any escape."""
+        """Release ``view``, uncount the borrow (concealing on the last), report any escape."""
         escaped = False
         try:
             view.release()
         except BufferError:
             escaped = True  # an export of the view is alive
-        if _getrefcount(anchor) > _FREE_REFS and failing is not None:
-            # Locals of the failing frames may hold slices; they are dropped so
-            # that nothing readable survives in the traceback.
-            traceback.clear_frames(failing.__traceback__)
-        escaped = escaped or _getrefcount(anchor) > _FREE_REFS
-        self._release()
+        if _getrefcount(anchor) > _FREE_REFS:
+            if failing is not None:
+                # Locals of the failing frames may hold slices; drop them so
+                # that nothing readable survives in the traceback.
+                traceback.clear_frames(failing.__traceback__)
+            escaped = escaped or _getrefcount(anchor) > _FREE_REFS
+        with self._lock:
+            me = _get_ident()
+            borrowers = self._borrowers
+            depth = borrowers[me] - 1
+            if depth:
+                borrowers[me] = depth
+            else:
+                del borrowers[me]
+            self._count -= 1
+            if not self._count:
+                self._ptr = None
+                try:
+                    self._conceal()
+                finally:
+                    if self._drained is not None:
+                        self._drained.set()
         if escaped:
             raise ViewEscapedError(
                 "a view of the secret outlived its borrow; the memory is inaccessible again "
@@ -151,18 +159,17 @@ class Secret(abc.ABC):
         Raises SecretClosedError after close(), ForkedError in a forked child,
         ViewEscapedError when the action kept the view or a slice of it.
         """
-        ptr = self._acquire()
-        anchor = ffi.buffer(ptr, self._size)
+        anchor = self._acquire()
         view = memoryview(anchor).toreadonly()
         try:
             result = action(view)
         except BaseException as e:
             self._end(view, anchor, e)
             raise
-        stored = _getrefcount(view) > 2
-        self._end(view, anchor, None)
-        if stored:
+        if _getrefcount(view) > 2:
+            self._end(view, anchor, None)
             raise ViewEscapedError("the action kept the view it was given; the memory is inaccessible again")
+        self._end(view, anchor, None)
         return result
 
     def with_bytes_func(self, action: Callable[[memoryview], T]) -> T:
@@ -177,8 +184,7 @@ class Secret(abc.ABC):
         ValueError); a slice or export of it still alive then raises
         ViewEscapedError.
         """
-        ptr = self._acquire()
-        anchor = ffi.buffer(ptr, self._size)
+        anchor = self._acquire()
         view = memoryview(anchor).toreadonly()
         try:
             yield view
@@ -200,9 +206,8 @@ class Secret(abc.ABC):
         if len(other) != self._size:
             return False
         if other is self:
-            self._acquire()
-            self._release()
-            return True
+            with self.borrow():
+                return True
         with self.borrow() as a, other.borrow() as b:
             return bool(lib.sm_equal(ffi.from_buffer(a), ffi.from_buffer(b), self._size))
 
@@ -216,28 +221,39 @@ class Secret(abc.ABC):
     def close(self) -> None:
         """Refuse new borrows, wait for borrows in flight, then wipe and free.
 
-        A second close() is a no-op. Closing from inside one of this secret's
-        own borrows raises BorrowError (it would wait for itself forever).
+        A second close() is a no-op (it returns once the first has finished).
+        Closing from inside one of this secret's own borrows raises BorrowError
+        (it would wait for itself forever).
         """
-        with self._cond:
-            if self._closing:
-                while not self._closed:
-                    self._cond.wait()
-                return
+        with self._lock:
             if _get_ident() in self._borrowers:
                 raise BorrowError("cannot close a secret from inside its own borrow")
-            self._closing = True
-            while self._count:
-                self._cond.wait()
-            try:
-                if self._gen == fork_state.generation:
-                    self._destroy()
-            finally:
-                self._closed = True
-                self._cond.notify_all()
-                live_secrets.remove(self)
-                if self._gen == fork_state.generation:
-                    metrics._closed()
+            first = not self._closing
+            if not first:
+                done = self._done
+            else:
+                self._closing = True
+                self._done = threading.Event()
+                self._drained = threading.Event()
+                if not self._count:
+                    self._drained.set()
+                done = None
+        if not first:
+            if done is not None:
+                done.wait()
+            return
+        if self._drained is not None:
+            self._drained.wait()
+        try:
+            if self._gen == fork_state.generation:
+                self._destroy()
+        finally:
+            self._closed = True
+            live_secrets.remove(self)
+            if self._gen == fork_state.generation:
+                metrics._closed()
+            if self._done is not None:
+                self._done.set()
 
     def _purge(self) -> None:
         """Destroy now, without waiting for borrows (exit paths only)."""

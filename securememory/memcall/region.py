@@ -78,7 +78,9 @@ class Region:
         self._size = size
         self._secret = secret
         self._protection = Protection.READ_WRITE
-        self._locked = False
+        # memfd_secret pages are locked by the kernel when mapped (VM_LOCKED,
+        # charged to RLIMIT_MEMLOCK); mlock on them fails with ENOMEM.
+        self._locked = secret
         self._freed = False
         self._guard = threading.Lock()
 
@@ -171,10 +173,16 @@ def free(region: Region) -> None:
 
 
 def lock(region: Region) -> None:
-    """mlock the region; raises MemoryLockError naming the limit that was hit."""
+    """mlock the region; raises MemoryLockError naming the limit that was hit.
+
+    A memfd_secret region is already locked by the kernel; locking it again is a no-op.
+    """
     region = _region(region)
     with region._guard:
         region._check()
+        if region._secret:
+            region._locked = True
+            return
         code = lib.sm_lock(region._ptr, region._size)
         if code:
             raise lock_error(code, region._size)

@@ -1,0 +1,94 @@
+"""Shared helpers: run scenarios in forked children and look at this process's mappings."""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from harness import child, memory, restrict
+from securememory.memcall import page_size
+
+PAGE = page_size()
+LIMIT = restrict.DEFAULT_LIMIT
+
+
+def _quiet(fn: Callable[[child.Context], None]) -> Callable[[child.Context], None]:
+    """``fn`` preceded by turning off pytest's faulthandler (its dumps go to the terminal).
+
+    Left on when the crash-wipe handler is already installed over it: disabling
+    faulthandler would restore the disposition it displaced, removing ours.
+    """
+
+    def body(ctx: child.Context) -> None:
+        from securememory._native import lib
+
+        if not lib.sm_crash_installed():
+            faulthandler.disable()
+        fn(ctx)
+
+    return body
+
+
+def run(fn: Callable[[child.Context], None], **kwargs: Any) -> child.Outcome:
+    """Run ``fn`` in a forked child; fail the test if it hung."""
+    kwargs.setdefault("timeout", 60.0)
+    outcome = child.run(_quiet(fn), **kwargs)
+    assert not outcome.timed_out, f"child timed out; stderr:\n{outcome.stderr}"
+    return outcome
+
+
+def run_ok(fn: Callable[[child.Context], None], **kwargs: Any) -> child.Outcome:
+    """Run ``fn`` in a forked child and require a clean exit (status 0)."""
+    outcome = run(fn, **kwargs)
+    assert outcome.signal is None, f"child {outcome.describe()}; stderr:\n{outcome.stderr}"
+    assert outcome.exit_code == 0, f"child {outcome.describe()}; stderr:\n{outcome.stderr}"
+    return outcome
+
+
+def restricted(memlock: int = LIMIT) -> restrict.Restriction:
+    return restrict.Restriction(memlock)
+
+
+def mapping_at(addr: int, pid: int | None = None) -> memory.Mapping:
+    """The mapping (VMA) of ``pid`` (default: this process) that contains ``addr``."""
+    for m in memory.mappings(os.getpid() if pid is None else pid):
+        if m.contains(addr):
+            return m
+    raise AssertionError(f"no mapping contains {addr:#x}")
+
+
+def poke(addr: int, value: int = 0x41, length: int = 1) -> None:
+    """Write raw bytes at an address, bypassing every Python-level check."""
+    ctypes.memset(addr, value, length)
+
+
+def peek(addr: int, length: int) -> bytes:
+    """Read raw bytes at an address, bypassing every Python-level check."""
+    return ctypes.string_at(addr, length)
+
+
+@pytest.fixture
+def registry_baseline() -> Callable[[], tuple[int, int]]:
+    """A function returning (registry count, C live-table count) right now."""
+    from securememory._native import lib
+    from securememory.memguard import registry
+
+    def counts() -> tuple[int, int]:
+        return registry.count(), int(lib.sm_live_count())
+
+    return counts
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = restrict.supported()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if "restricted" in item.keywords:
+            item.add_marker(skip)
