@@ -104,7 +104,7 @@ class Secret(abc.ABC):
         """Count one borrow (exposing on the first); return the borrow's exporter."""
         with self._lock:
             if self._closing or self._gen != fork_state.generation:
-                self._refuse()
+                self._refuse_borrow()
             if not self._count:
                 self._ptr = self._expose()
             self._count += 1
@@ -113,7 +113,7 @@ class Secret(abc.ABC):
             borrowers[me] = borrowers.get(me, 0) + 1
             return _ffi_buffer(self._ptr, self._size)
 
-    def _refuse(self) -> NoReturn:
+    def _refuse_borrow(self) -> NoReturn:
         if self._closing:
             raise SecretClosedError()
         raise ForkedError("this secret was created before fork(); it is wiped in the child")
@@ -291,14 +291,14 @@ class Secret(abc.ABC):
     def __hash__(self) -> int:
         raise InvalidTypeError("a Secret is not hashable")
 
-    def _refuse(self, *args: object) -> NoReturn:
+    def _no_copy(self, *args: object) -> NoReturn:
         raise InvalidTypeError("a Secret cannot be pickled or copied")
 
-    __reduce__ = _refuse
-    __reduce_ex__ = _refuse
-    __copy__ = _refuse
-    __deepcopy__ = _refuse
-    __getstate__ = _refuse
+    __reduce__ = _no_copy
+    __reduce_ex__ = _no_copy
+    __copy__ = _no_copy
+    __deepcopy__ = _no_copy
+    __getstate__ = _no_copy
 
 
 def purge_secrets() -> None:

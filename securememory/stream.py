@@ -6,7 +6,7 @@ import io
 from collections.abc import Iterator
 
 from .backends.protected import ProtectedSecret
-from .errors import InvalidTypeError, StreamEmptyError
+from .errors import InvalidArgumentError, StreamEmptyError
 from .memguard import MlockPolicy
 from .memguard import Stream as _ChunkStream
 from .secret import Secret
@@ -70,7 +70,7 @@ class Stream(io.RawIOBase):
 
     def _check_open(self) -> None:
         if self.closed:
-            raise InvalidTypeError("I/O operation on a closed Stream") from ValueError()
+            raise InvalidArgumentError("I/O operation on a closed Stream")
 
     def close(self) -> None:
         if not self.closed:

@@ -19,6 +19,7 @@ class EnclaveSecret(Secret):
 
     def __init__(self, buffer: Buffer, mlock: MlockPolicy) -> None:
         size = buffer.size
+        self._locked = buffer.locked
         self._enclave: Enclave | None = buffer.seal()
         self._mlock = mlock
         self._open: Buffer | None = None
@@ -28,6 +29,7 @@ class EnclaveSecret(Secret):
         if self._enclave is None:
             raise SecretClosedError()
         self._open = self._enclave.open(mlock=self._mlock)
+        self._locked = self._open.locked
         return self._open._b.data
 
     def _conceal(self) -> None:
@@ -41,5 +43,6 @@ class EnclaveSecret(Secret):
 
     @property
     def locked(self) -> bool:
-        return self._mlock != MlockPolicy.DISABLED
+        """Whether the most recent plaintext (initial fill or last borrow's scratch) was mlocked."""
+        return self._locked
 

@@ -98,8 +98,11 @@ size_t sm_live_count(void)
     return __atomic_load_n(&n_live, __ATOMIC_ACQUIRE);
 }
 
-/* Async-signal-safe: syscalls and plain stores only. */
-void sm_wipe_all(void)
+/* Async-signal-safe: syscalls and plain stores only. With seal != 0 the wiped
+ * pages are left NO_ACCESS, so a faulting access to a frozen or no-access
+ * buffer faults again when it is re-executed instead of succeeding on the
+ * pages the wipe made writable. */
+static void wipe_live(int seal)
 {
     int n = __atomic_load_n(&n_slots, __ATOMIC_ACQUIRE);
     for (int i = 0; i < n; i++) {
@@ -108,9 +111,17 @@ void sm_wipe_all(void)
             continue;
         slot *s = &c[i % CHUNK_SLOTS];
         void *addr = __atomic_load_n(&s->addr, __ATOMIC_ACQUIRE);
-        if (addr != NULL && sm_protect(addr, s->len, SM_PROT_READ_WRITE) == 0)
+        if (addr != NULL && sm_protect(addr, s->len, SM_PROT_READ_WRITE) == 0) {
             sm_wipe(addr, s->len);
+            if (seal)
+                sm_protect(addr, s->len, SM_PROT_NONE);
+        }
     }
+}
+
+void sm_wipe_all(void)
+{
+    wipe_live(0);
 }
 
 static void put(const char *s)
@@ -157,7 +168,7 @@ static int index_of(int sig)
 
 static void on_fatal(int sig, siginfo_t *info, void *ctx)
 {
-    sm_wipe_all();
+    wipe_live(1);
     int i = index_of(sig);
     struct sigaction prev = previous[i];
     sigaction(sig, &prev, NULL);

@@ -1,0 +1,10 @@
+"""Every scenario, registered on import (one module per protection family).
+
+The import order is the report's order.
+"""
+
+from . import faults  # isort: skip
+from . import copies  # isort: skip
+from . import dumps, forking, locking, memfd, signals
+
+__all__ = ["copies", "dumps", "faults", "forking", "locking", "memfd", "signals"]

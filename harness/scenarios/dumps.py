@@ -1,0 +1,152 @@
+"""Core dumps: no secret in a core taken live (gcore) or left by a crash."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from typing import Any
+
+from securememory import SecretFactory
+from securememory.memguard import Buffer
+
+from .. import child, raw
+from ..scenario import Environment, Result, scenario, unsupported, verdict
+from .copies import SIZE, _file, _span, _Values
+
+MADV_DODUMP = 17
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+
+def _page_span(address: int, length: int) -> tuple[int, int]:
+    page = os.sysconf("SC_PAGE_SIZE")
+    start = address - address % page
+    return start, (address + length - start + page - 1) // page * page
+
+
+def _redump(address: int, length: int) -> None:
+    """Undo MADV_DONTDUMP on the pages holding a span (what a careless library would leave)."""
+    start, size = _page_span(address, length)
+    if _libc.madvise(start, size, MADV_DODUMP) != 0:
+        raise OSError(ctypes.get_errno(), "madvise(MADV_DODUMP)")
+
+
+def _count(path: str, value: bytes) -> int:
+    with open(path, "rb") as f:
+        data = f.read()
+    return data.count(value)
+
+
+def core_dump_live(env: Environment, sabotage: bool = False) -> Result:
+    """gcore of a child holding live secrets (a Buffer and a protected Secret) contains neither."""
+    name = "core_dump_live"
+    expected = "0 copies in the core"
+    gcore = shutil.which("gcore")
+    if gcore is None:
+        return unsupported(name, expected, "gdb's gcore is not installed")
+    values = _Values()
+    cores: list[str] = []
+
+    def observe(pid: int, msg: dict[str, Any]) -> Any:
+        if msg["op"] != "dump":
+            return values.observe(pid, msg)
+        prefix = os.path.join(values.dir.name, "core")
+        done = subprocess.run([gcore, "-o", prefix, str(pid)], capture_output=True, timeout=120, check=False)
+        path = f"{prefix}.{pid}"
+        if done.returncode != 0 or not os.path.exists(path):
+            return f"gcore failed: {done.stderr.decode(errors='replace').strip()[-200:]}"
+        cores.append(path)
+        return {key: _count(path, v) for key, v in values.values.items()}
+
+    def fn(ctx: child.Context) -> None:
+        secret = SecretFactory("protected").from_file(_file(ctx, "secret"))
+        buf = Buffer(SIZE)
+        with open(_file(ctx, "buffer"), "rb", buffering=0) as f:
+            f.readinto(buf.view())
+        if sabotage:
+            _redump(*_span(secret))
+            _redump(buf.address, buf.size)
+        ctx.report(ctx.checkpoint({"op": "dump", "key": ""}))
+
+    try:
+        outcome = child.run(fn, observe=observe, env=env.child_env, timeout=180)
+    finally:
+        values.dir.cleanup()
+    seen = outcome.reports[0] if outcome.reports else None
+    if isinstance(seen, str):
+        return unsupported(name, expected, seen)
+    ok = isinstance(seen, dict) and set(seen) == {"secret", "buffer"} and not any(seen.values())
+    return verdict(name, ok, expected, f"copies in core: {seen}; {outcome.describe()}" + env.note)
+
+
+def _core_unsupported(pattern: str | None) -> str | None:
+    if pattern is None:
+        return "core_pattern is unreadable"
+    if pattern.startswith("|"):
+        return f"cores are piped to a program (core_pattern {pattern!r}), not written to a file"
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    if hard == 0:
+        return "the hard RLIMIT_CORE is 0: no core can be written"
+    return None
+
+
+def _find_core(pattern: str, cwd: str, since: float) -> str | None:
+    directory = os.path.dirname(pattern) if os.path.isabs(pattern) else cwd
+    stem = os.path.basename(pattern).split("%", 1)[0]
+    candidates = []
+    for entry in os.scandir(directory):
+        if entry.name.startswith(stem) and entry.is_file() and entry.stat().st_mtime >= since - 1:
+            candidates.append(entry.path)
+    return max(candidates, key=os.path.getmtime) if candidates else None
+
+
+def core_dump_crash(env: Environment, sabotage: bool = False) -> Result:
+    """A child that dies of SIGSEGV with core dumps enabled leaves no secret in its core."""
+    name = "core_dump_crash"
+    expected = "killed by SIGSEGV, core written, 0 copies in it"
+    pattern = env.caps.core_pattern
+    reason = _core_unsupported(pattern)
+    if reason:
+        return unsupported(name, expected, reason)
+    assert pattern is not None
+    values = _Values()
+    workdir = tempfile.mkdtemp(prefix="securememory-core-")
+
+    def fn(ctx: child.Context) -> None:
+        soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+        os.chdir(workdir)
+        secret = SecretFactory("protected").from_file(_file(ctx, "secret"))
+        buf = Buffer(SIZE)
+        with open(_file(ctx, "buffer"), "rb", buffering=0) as f:
+            f.readinto(buf.view())
+        if sabotage:
+            from securememory.memguard import disable_crash_wipe
+
+            disable_crash_wipe()
+            _redump(*_span(secret))
+            _redump(buf.address, buf.size)
+        raw.poke(0)
+
+    started = time.time()
+    try:
+        outcome = child.run(fn, observe=values.observe, env=env.child_env)
+        core = _find_core(pattern, workdir, started)
+        if core is None:
+            return unsupported(name, expected, f"no core file appeared (core_pattern {pattern!r})")
+        counts = {key: _count(core, v) for key, v in values.values.items()}
+    finally:
+        values.dir.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+    ok = outcome.signal == 11 and not any(counts.values()) and len(counts) == 2
+    return verdict(name, ok, expected, f"{outcome.describe()}, copies in core: {counts}" + env.note)
+
+
+scenario("core_dump_live", "a core taken from a live process (gcore) holds no secret")(core_dump_live)
+scenario("core_dump_crash", "a crash with core dumps enabled leaves no secret in the core")(core_dump_crash)

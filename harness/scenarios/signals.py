@@ -1,0 +1,57 @@
+"""Signals: catch_interrupt() purges and exits with 128 + signum."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+from securememory import SecretFactory, catch_interrupt
+
+from .. import child, memory
+from ..scenario import Environment, Result, scenario, verdict
+from .copies import _file, _Values
+
+
+def caught_signal(env: Environment, signum: int = signal.SIGINT, sabotage: bool = False) -> Result:
+    """The child holds a secret, gets ``signum``, and must exit 128 + signum with it purged."""
+    name = f"signal_{signal.Signals(signum).name.lower()}"
+    values = _Values()
+
+    def fn(ctx: child.Context) -> None:
+        if sabotage:
+            signal.signal(signum, lambda s, f: os._exit(128 + s))  # exits without purging
+        else:
+            catch_interrupt()
+        secret = SecretFactory("protected").from_file(_file(ctx, "secret"))
+        ctx.checkpoint({"op": "kill", "key": "secret"})
+        while secret:
+            time.sleep(0.01)
+
+    def observe(pid: int, msg: dict[str, Any]) -> Any:
+        if msg["op"] == "kill":
+            os.kill(pid, signum)
+            return None
+        return values.observe(pid, msg)
+
+    def at_exit(pid: int) -> int:
+        return len(memory.find(pid, values.values["secret"]))
+
+    try:
+        outcome = child.run(fn, observe=observe, at_exit=at_exit, env=env.child_env)
+    finally:
+        values.dir.cleanup()
+    copies = outcome.observations[-1] if outcome.observations else None
+    ok = outcome.exit_code == 128 + signum and copies == 0
+    return verdict(
+        name, ok, f"exit status {128 + signum}, 0 copies at exit", f"{outcome.describe()}, {copies} copies at exit"
+    )
+
+
+scenario("signal_sigint", "SIGINT with catch_interrupt(): purge, exit 130")(
+    lambda env: caught_signal(env, signal.SIGINT)
+)
+scenario("signal_sigterm", "SIGTERM with catch_interrupt(): purge, exit 143")(
+    lambda env: caught_signal(env, signal.SIGTERM)
+)
