@@ -21,7 +21,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from . import restrict
 
@@ -122,9 +122,21 @@ def run(
     when the child is about to die, however it dies, with its memory intact.
     ``restriction`` is applied in the child before ``fn``.
     """
+    with tempfile.TemporaryFile() as errfile:
+        return _run(fn, errfile, observe, at_exit, restriction, timeout, env)
+
+
+def _run(
+    fn: Callable[[Context], None],
+    errfile: IO[bytes],
+    observe: Observer | None,
+    at_exit: Callable[[int], Any] | None,
+    restriction: restrict.Restriction | None,
+    timeout: float,
+    env: dict[str, str] | None,
+) -> Outcome:
     to_parent_r, to_parent_w = os.pipe()
     to_child_r, to_child_w = os.pipe()
-    errfile = tempfile.TemporaryFile()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -173,7 +185,6 @@ def run(
         outcome.exit_code = os.WEXITSTATUS(status)
     errfile.seek(0)
     outcome.stderr = errfile.read().decode(errors="replace")
-    errfile.close()
     return outcome
 
 

@@ -26,7 +26,7 @@ from .memguard.wipe import source
 from .secret import Secret
 
 
-class Backend(str, enum.Enum):
+class Backend(enum.StrEnum):
     PROTECTED = "protected"
     ENCLAVE = "enclave"
     LEGACY = "legacy"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from typing import Any
 
 from ._native import ffi
 from .errors import InvalidTypeError
@@ -28,9 +29,9 @@ class SecretReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: object) -> int:  # type: ignore[override]
+    def readinto(self, buffer: Any) -> int:
         try:
-            dst = memoryview(buffer).cast("B")  # type: ignore[arg-type]
+            dst = memoryview(buffer).cast("B")
         except TypeError:
             raise InvalidTypeError(f"readinto needs a writable buffer, not {type(buffer).__name__}") from None
         if dst.readonly:

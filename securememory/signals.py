@@ -8,6 +8,7 @@ process exits with status 128 + the signal number.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -40,10 +41,8 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     finally:
         purge()
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):
                 stream.flush()
-            except Exception:
-                pass
         os._exit(128 + signum)
 
 

@@ -39,11 +39,11 @@ class Stream(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data: object) -> int:  # type: ignore[override]
+    def write(self, data: object) -> int:
         self._check_open()
         return self._chunks.write(data)
 
-    def readinto(self, buffer: object) -> int:  # type: ignore[override]
+    def readinto(self, buffer: object) -> int:
         self._check_open()
         return self._chunks.readinto(buffer)
 

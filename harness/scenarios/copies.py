@@ -9,6 +9,7 @@ spans the child names as the secret's own pages or the caller's own buffer.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from typing import Any
@@ -75,10 +76,11 @@ def _run(fn: Any, env: Environment) -> tuple[dict[str, int], child.Outcome]:
     return counts, outcome
 
 
-def use_after_close(env: Environment) -> Result:
+def use_after_close(env: Environment, sabotage: bool = False) -> Result:
     def fn(ctx: child.Context) -> None:
         secret = SecretFactory().create_random(SIZE)
-        secret.close()
+        if not sabotage:
+            secret.close()
         try:
             secret.with_bytes(len)
             ctx.report("no error")
@@ -150,13 +152,14 @@ def stray_copies(env: Environment, backend: str = "protected", leak: bool = Fals
     return verdict(name, ok, "0 stray copies for each source", observed + env.note)
 
 
-def stray_copies_memguard(env: Environment) -> Result:
+def stray_copies_memguard(env: Environment, leak: bool = False) -> Result:
     """Enclave open and a Stream round trip leave no copy outside the result."""
 
     def fn(ctx: child.Context) -> None:
         staging = bytearray(SIZE)
         with open(_file(ctx, "enclave_open"), "rb", buffering=0) as f:
             f.readinto(staging)
+        kept = bytes(staging) if leak else None
         buf = Enclave(staging).open()
         _scan(ctx, "enclave_open", (buf.address, buf.size))
 
@@ -167,6 +170,7 @@ def stray_copies_memguard(env: Environment) -> Result:
         out = bytearray(SIZE)
         stream.readinto(out)
         _scan(ctx, "stream", (raw.address_of(memoryview(out)), SIZE))
+        del kept
 
     counts, outcome = _run(fn, env)
     keys = ["enclave_open", "stream"]
@@ -179,15 +183,16 @@ def stray_copies_memguard(env: Environment) -> Result:
     )
 
 
-def new_from_bytes(env: Environment) -> Result:
+def new_from_bytes(env: Environment, leak: bool = False) -> Result:
     """new(bytes): the caller's bytes is the one copy left, and the library adds none."""
 
     def fn(ctx: child.Context) -> None:
         with open(_file(ctx, "new_bytes"), "rb", buffering=0) as f:
             data = f.read()
+        kept = bytearray(data) if leak else None
         secret = SecretFactory().new(data)
         _scan(ctx, "new_bytes", _span(secret))
-        del data
+        del data, kept
 
     counts, outcome = _run(fn, env)
     found = counts.get("new_bytes")
@@ -195,17 +200,17 @@ def new_from_bytes(env: Environment) -> Result:
         "new_from_bytes",
         found == 1,
         "1 copy: the caller's bytes object, which cannot be wiped",
-        f"{found} copies outside the secret" + env.note,
+        f"{found} copies outside the secret; {outcome.describe()}" + env.note,
     )
 
 
 scenario("use_after_close", "using a closed Secret raises SecretClosedError")(use_after_close)
 for _backend in ("protected", "enclave", "legacy"):
     scenario(f"wipe_on_close_{_backend}", f"no copy of a {_backend} secret survives close()")(
-        lambda env, b=_backend: wipe_on_close(env, b)
+        functools.partial(wipe_on_close, backend=_backend)
     )
     scenario(f"stray_copies_{_backend}", f"no stray copy of a live {_backend} secret")(
-        lambda env, b=_backend: stray_copies(env, b)
+        functools.partial(stray_copies, backend=_backend)
     )
 scenario("stray_copies_memguard", "no stray copy after Enclave.open or a Stream round trip")(stray_copies_memguard)
 scenario("new_from_bytes", "new(bytes) leaves only the caller's own bytes")(new_from_bytes)

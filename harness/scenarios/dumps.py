@@ -90,8 +90,7 @@ def _core_unsupported(pattern: str | None) -> str | None:
         return "core_pattern is unreadable"
     if pattern.startswith("|"):
         return f"cores are piped to a program (core_pattern {pattern!r}), not written to a file"
-    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
-    if hard == 0:
+    if resource.getrlimit(resource.RLIMIT_CORE)[1] == 0:
         return "the hard RLIMIT_CORE is 0: no core can be written"
     return None
 
@@ -119,7 +118,7 @@ def core_dump_crash(env: Environment, sabotage: bool = False) -> Result:
     workdir = tempfile.mkdtemp(prefix="securememory-core-")
 
     def fn(ctx: child.Context) -> None:
-        soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
         resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
         os.chdir(workdir)
         secret = SecretFactory("protected").from_file(_file(ctx, "secret"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 
 from securememory import SecretFactory
 from securememory.memguard import Buffer
@@ -14,7 +15,7 @@ NO_GUARDS = 1  # securememory's private testing flag: guard pages left read-writ
 NO_CANARY_CHECK = 2
 
 
-def _expect_signal(name: str, env: Environment, fn: child.Callable[[child.Context], None], sig: int) -> Result:
+def _expect_signal(name: str, env: Environment, fn: Callable[[child.Context], None], sig: int) -> Result:
     outcome = child.run(fn, env=env.child_env)
     expected = f"killed by {signal.Signals(sig).name}"
     return verdict(name, outcome.signal == sig, expected, outcome.describe() + env.note)
@@ -106,12 +107,9 @@ def frozen_write(env: Environment, sabotage: bool = False) -> Result:
     return _expect_signal("frozen_write", env, fn, signal.SIGSEGV)
 
 
-for _fn, _summary in [
-    (overflow_buffer, "writing one byte past a Buffer's data faults (SIGSEGV)"),
-    (overflow_secret, "reading one byte past a protected Secret faults (SIGSEGV)"),
-    (underflow_guard, "writing into the leading guard page faults (SIGSEGV)"),
-    (underflow_canary, "a corrupted canary aborts at destroy after wiping every live buffer"),
-    (no_access_between_borrows, "a protected Secret's memory faults outside a borrow"),
-    (frozen_write, "writing to a frozen Buffer faults (SIGSEGV)"),
-]:
-    scenario(_fn.__name__, _summary)(_fn)
+scenario("overflow_buffer", "writing one byte past a Buffer's data faults (SIGSEGV)")(overflow_buffer)
+scenario("overflow_secret", "reading one byte past a protected Secret faults (SIGSEGV)")(overflow_secret)
+scenario("underflow_guard", "writing into the leading guard page faults (SIGSEGV)")(underflow_guard)
+scenario("underflow_canary", "a corrupted canary aborts at destroy after wiping every live buffer")(underflow_canary)
+scenario("no_access_between_borrows", "a protected Secret's memory faults outside a borrow")(no_access_between_borrows)
+scenario("frozen_write", "writing to a frozen Buffer faults (SIGSEGV)")(frozen_write)

@@ -44,11 +44,13 @@ def locked(env: Environment, mlock: str = "require") -> Result:
     return verdict(name, ok, expected, f"{' '.join(found) or 'nothing'}; {outcome.describe()}")
 
 
-def _restricted(name: str, expected: str, limit: int, fn: Any, env: Environment) -> Result:
+def _restricted(name: str, expected: str, limit: int, fn: Any, sabotage: bool) -> Result:
+    """Run ``fn`` in a child under the restriction (``sabotage``: without it)."""
     reason = restrict.supported()
     if reason:
         return unsupported(name, expected, reason)
-    outcome = child.run(fn, restriction=restrict.Restriction(limit), env={"SECUREMEMORY_MLOCK": "require"})
+    restriction = None if sabotage else restrict.Restriction(limit)
+    outcome = child.run(fn, restriction=restriction, env={"SECUREMEMORY_MLOCK": "require"})
     if not outcome.reports and ("RestrictError" in outcome.stderr or "setrlimit" in outcome.stderr):
         return unsupported(name, expected, f"cannot apply {restrict.Restriction(limit).describe()} here")
     if not outcome.reports:
@@ -57,7 +59,7 @@ def _restricted(name: str, expected: str, limit: int, fn: Any, env: Environment)
     return verdict(name, said["ok"] is True, expected, said["what"])
 
 
-def restricted_require_64k(env: Environment) -> Result:
+def restricted_require_64k(env: Environment, sabotage: bool = False) -> Result:
     def fn(ctx: child.Context) -> None:
         before = locked_bytes()
         try:
@@ -70,11 +72,11 @@ def restricted_require_64k(env: Environment) -> Result:
                         f"limit {e.limit_soft}, nothing left locked: {locked_bytes() == before}"})
 
     return _restricted(
-        "restricted_require_64k", "MemoryLockError (ENOMEM) naming the 64 KiB limit", LIMIT_64K, fn, env
+        "restricted_require_64k", "MemoryLockError (ENOMEM) naming the 64 KiB limit", LIMIT_64K, fn, sabotage
     )
 
 
-def restricted_require_0(env: Environment) -> Result:
+def restricted_require_0(env: Environment, sabotage: bool = False) -> Result:
     def fn(ctx: child.Context) -> None:
         try:
             SecretFactory("protected", mlock="require").create_random(32)
@@ -83,34 +85,34 @@ def restricted_require_0(env: Environment) -> Result:
             ctx.report({"ok": e.errno == errno.EPERM and e.limit_soft == 0,
                         "what": f"MemoryLockError errno {errno.errorcode[e.errno]}: {str(e)[:80]}..."})
 
-    return _restricted("restricted_require_0", "MemoryLockError (EPERM) with limit 0", 0, fn, env)
+    return _restricted("restricted_require_0", "MemoryLockError (EPERM) with limit 0", 0, fn, sabotage)
 
 
-def restricted_best_effort(env: Environment) -> Result:
+def restricted_best_effort(env: Environment, sabotage: bool = False) -> Result:
     def fn(ctx: child.Context) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             secret = SecretFactory("protected", mlock="best_effort").new(bytearray(b"best effort"))
         warned = any(issubclass(w.category, UnlockedMemoryWarning) for w in caught)
-        readable = secret.with_bytes(lambda v: v == b"best effort")
+        readable = secret.with_bytes(lambda v: bytes(v) == b"best effort")
         ctx.report({"ok": warned and not secret.locked and readable,
                     "what": f"created, warned: {warned}, locked: {secret.locked}, readable: {readable}"})
 
     return _restricted(
-        "restricted_best_effort", "proceeds unlocked, warns, reports locked=False", 0, fn, env
+        "restricted_best_effort", "proceeds unlocked, warns, reports locked=False", 0, fn, sabotage
     )
 
 
-def restricted_enclave_10000(env: Environment) -> Result:
+def restricted_enclave_10000(env: Environment, backend: str = "enclave") -> Result:
     def fn(ctx: child.Context) -> None:
-        factory = SecretFactory("enclave", mlock="require")
+        factory = SecretFactory(backend, mlock="require")
         secrets = [factory.new(bytearray(i.to_bytes(4, "little"))) for i in range(10_000)]
-        right = all(secrets[i].with_bytes(lambda v, i=i: v == i.to_bytes(4, "little")) for i in (0, 4999, 9999))
+        right = all(secrets[i].equals(factory.new(i.to_bytes(4, "little"))) for i in (0, 4999, 9999))
         ctx.report({"ok": right and locked_bytes() <= LIMIT_64K,
                     "what": f"{len(secrets)} secrets, values right: {right}, VmLck {locked_bytes()} bytes"})
 
     return _restricted(
-        "restricted_enclave_10000", "10,000 enclave secrets under 64 KiB, values intact", LIMIT_64K, fn, env
+        "restricted_enclave_10000", "10,000 enclave secrets under 64 KiB, values intact", LIMIT_64K, fn, False
     )
 
 

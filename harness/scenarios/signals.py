@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -50,8 +51,8 @@ def caught_signal(env: Environment, signum: int = signal.SIGINT, sabotage: bool 
 
 
 scenario("signal_sigint", "SIGINT with catch_interrupt(): purge, exit 130")(
-    lambda env: caught_signal(env, signal.SIGINT)
+    functools.partial(caught_signal, signum=signal.SIGINT)
 )
 scenario("signal_sigterm", "SIGTERM with catch_interrupt(): purge, exit 143")(
-    lambda env: caught_signal(env, signal.SIGTERM)
+    functools.partial(caught_signal, signum=signal.SIGTERM)
 )

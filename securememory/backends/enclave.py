@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..memguard import Buffer, Enclave, MlockPolicy
 from ..errors import SecretClosedError
+from ..memguard import Buffer, Enclave, MlockPolicy
 from ..secret import Secret
 
 

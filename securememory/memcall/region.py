@@ -10,6 +10,7 @@ import enum
 import errno as _errno
 import os
 import threading
+from typing import Any
 
 from .._native import ffi, lib
 from ..errors import (
@@ -50,12 +51,15 @@ def check_size(size: object, what: str = "size") -> int:
     return size
 
 
-def owned_view(ptr: object, size: int, owner: object) -> memoryview:
+def owned_view(ptr: Any, size: int, owner: object) -> memoryview:
     """A writable memoryview of ``size`` bytes at ``ptr`` that keeps ``owner`` alive.
 
     The owner unmaps the memory when collected, so every view must hold it.
     """
-    anchored = ffi.gc(ffi.cast("unsigned char *", ptr), lambda _p, _owner=owner: None)
+    def keep(_: Any, _owner: object = owner) -> None:
+        pass
+
+    anchored = ffi.gc(ffi.cast("unsigned char *", ptr), keep)
     return memoryview(ffi.buffer(anchored, size))
 
 
@@ -73,7 +77,7 @@ class Region:
 
     __slots__ = ("_freed", "_guard", "_locked", "_protection", "_ptr", "_secret", "_size")
 
-    def __init__(self, ptr: object, size: int, secret: bool) -> None:
+    def __init__(self, ptr: Any, size: int, secret: bool) -> None:
         self._ptr = ptr
         self._size = size
         self._secret = secret

@@ -86,11 +86,11 @@ class Buffer:
         size = check_size(size)
         mode = policy.resolve(mlock)
         crash.ensure_installed()
-        b = ffi.new("sm_buffer *")
+        b: Any = ffi.new("sm_buffer *")
         code = lib.sm_buffer_create(size, policy.native_mode(mode), _flags, b)
         if code:
             _raise_create_error(code, b.failed_step, size, inner_length(size))
-        self._b = b
+        self._b: Any = b
         self._gen = fork_state.generation
         self._guard = threading.Lock()
         self._protection = Protection.READ_WRITE

@@ -47,7 +47,9 @@ def open_into(sealed: memoryview, out: memoryview) -> None:
             ChaCha20Poly1305(key).decrypt_into(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, out)
     except InvalidTag:
         wipe_bytes(out)
-        raise DecryptionError("enclave failed to authenticate: tampered, truncated or sealed under a purged key") from None
+        raise DecryptionError(
+            "enclave failed to authenticate: tampered, truncated or sealed under a purged key"
+        ) from None
 
 
 class Enclave:

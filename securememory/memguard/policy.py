@@ -23,7 +23,7 @@ from ..errors import InvalidArgumentError, InvalidTypeError, MemoryLockError, Un
 ENV_VAR = "SECUREMEMORY_MLOCK"
 
 
-class MlockPolicy(str, enum.Enum):
+class MlockPolicy(enum.StrEnum):
     REQUIRE = "require"
     BEST_EFFORT = "best_effort"
     DISABLED = "disabled"
