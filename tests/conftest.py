@@ -20,15 +20,20 @@ LIMIT = restrict.DEFAULT_LIMIT
 def _quiet(fn: Callable[[child.Context], None]) -> Callable[[child.Context], None]:
     """``fn`` preceded by turning off pytest's faulthandler (its dumps go to the terminal).
 
-    Left on when the crash-wipe handler is already installed over it: disabling
-    faulthandler would restore the disposition it displaced, removing ours.
+    A crash-wipe handler installed over faulthandler is reinstalled over the
+    default disposition, so it stays in force.
     """
 
     def body(ctx: child.Context) -> None:
         from securememory._native import lib
+        from securememory.memguard import disable_crash_wipe, enable_crash_wipe
 
-        if not lib.sm_crash_installed():
-            faulthandler.disable()
+        installed = bool(lib.sm_crash_installed())
+        if installed:
+            disable_crash_wipe()
+        faulthandler.disable()
+        if installed:
+            enable_crash_wipe()
         fn(ctx)
 
     return body

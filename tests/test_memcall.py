@@ -9,6 +9,7 @@ import resource
 import signal
 
 import pytest
+from conftest import PAGE, mapping_at, peek, poke, run, run_ok
 
 from harness import memory
 from securememory import errors
@@ -27,8 +28,6 @@ from securememory.memcall import (
     unlock,
     wipe_on_fork,
 )
-
-from conftest import PAGE, mapping_at, peek, poke, run, run_ok
 
 BAD_TYPES = [1.5, "4096", b"1", None, True, False, [1]]
 BAD_VALUES = [0, -1, -4096, (1 << 62) + 1, 1 << 70]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import errno
 
 import pytest
+from conftest import LIMIT, PAGE, restricted, run_ok
 
 from securememory import errors
 from securememory.memcall import alloc, capabilities, free, lock, unlock
-
-from conftest import LIMIT, PAGE, restricted, run_ok
 
 pytestmark = pytest.mark.restricted
 

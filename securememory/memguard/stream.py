@@ -11,8 +11,8 @@ import collections
 import threading
 
 from .._native import ffi, lib
-from ..errors import InvalidArgumentError, InvalidTypeError, StreamEmptyError
-from ..memcall.region import page_size
+from ..errors import InvalidTypeError, StreamEmptyError
+from ..memcall.region import check_size, page_size
 from . import policy
 from .buffer import Buffer
 from .enclave import OVERHEAD, open_into, seal_into
@@ -31,11 +31,7 @@ class Stream:
     def __init__(self, chunk_size: int | None = None, *, mlock: policy.MlockPolicy | str | None = None) -> None:
         if chunk_size is None:
             chunk_size = DEFAULT_CHUNK_PAGES * page_size()
-        if not isinstance(chunk_size, int) or isinstance(chunk_size, bool):
-            raise InvalidTypeError("chunk_size must be an int")
-        if chunk_size < 1:
-            raise InvalidArgumentError(f"chunk_size must be at least 1, got {chunk_size}")
-        self._chunk_size = chunk_size
+        self._chunk_size = check_size(chunk_size, "chunk_size")
         self._mlock = policy.resolve(mlock)
         self._chunks: collections.deque[bytearray] = collections.deque()
         self._size = 0
@@ -72,8 +68,15 @@ class Stream:
         return n
 
     def _scratch_view(self, length: int) -> memoryview:
-        if self._scratch is None or not self._scratch.alive:
-            self._scratch = Buffer(self._chunk_size, mlock=self._mlock)
+        """A view of ``length`` bytes of the stream's one locked scratch buffer.
+
+        Sized by the chunks actually read, so a large chunk_size costs nothing
+        until that much data is written.
+        """
+        if self._scratch is None or not self._scratch.alive or self._scratch.size < length:
+            if self._scratch is not None:
+                self._scratch.destroy()
+            self._scratch = Buffer(length, mlock=self._mlock)
         return self._scratch.view()[:length]
 
     def readinto(self, buf: object) -> int:

@@ -1,0 +1,235 @@
+"""The Coffer: BLAKE2b, the split session key, rekeying, laziness, purge and fork."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from conftest import run_ok
+
+from harness import child
+from securememory import errors
+from securememory._native import ffi, lib
+from securememory.memguard import NONCE_BUDGET, Coffer, Enclave, get_coffer, purge
+from securememory.memguard.coffer import KEY_SIZE
+
+
+def _blake2b_256(data: bytes) -> bytes:
+    out = ffi.new("unsigned char[32]")
+    lib.sm_blake2b_256(data, len(data), out)
+    return bytes(ffi.buffer(out, 32))
+
+
+@pytest.mark.parametrize(
+    ("data", "digest"),
+    [
+        (b"", "DldRwCblQ7Loqy6wYJnaodHl30d3j3eH+qtFzfEv46g="),
+        (b"test", "kosgNmlD4q/RHrwOri5TqTvxd6T881vMZNUDcE5l4gI="),
+    ],
+)
+def test_blake2b_vectors(data: bytes, digest: str) -> None:
+    assert _blake2b_256(data) == base64.b64decode(digest)
+
+
+@pytest.mark.parametrize("length", [1, 32, 127, 128, 129, 255, 256, 257, 1000])
+def test_blake2b_matches_hashlib(length: int) -> None:
+    data = os.urandom(length)
+    assert _blake2b_256(data) == hashlib.blake2b(data, digest_size=32).digest()
+
+
+def _halves(c: Coffer) -> tuple[bytes, bytes]:
+    return bytes(c._left.view()), bytes(c._right.view())
+
+
+def _key(c: Coffer) -> bytes:
+    with c.view() as key:
+        return bytes(key)
+
+
+def test_key_is_left_xor_blake2b_of_right() -> None:
+    c = Coffer()
+    try:
+        left, right = _halves(c)
+        expected = bytes(a ^ b for a, b in zip(left, _blake2b_256(right), strict=True))
+        assert _key(c) == expected
+        assert len(expected) == KEY_SIZE and expected != bytes(KEY_SIZE)
+    finally:
+        c.destroy()
+
+
+def test_rekey_changes_halves_not_key() -> None:
+    c = Coffer()
+    try:
+        key = _key(c)
+        seen = {_halves(c)}
+        for _ in range(5):
+            before = _halves(c)
+            c.rekey()
+            after = _halves(c)
+            assert after[0] != before[0] and after[1] != before[1]
+            assert _key(c) == key
+            seen.add(after)
+        assert len(seen) == 6
+    finally:
+        c.destroy()
+
+
+def test_view_is_read_only_locked_and_wiped_after() -> None:
+    c = Coffer()
+    try:
+        with c.view() as key:
+            assert key.readonly and len(key) == KEY_SIZE
+            assert bytes(key) != bytes(KEY_SIZE)
+            inner, inner_len = c._scratch.inner_span()
+            addr = int(ffi.cast("uintptr_t", ffi.from_buffer(key)))
+            assert inner <= addr < inner + inner_len
+            with pytest.raises(TypeError):
+                key[0] = 0
+            kept = key
+        assert bytes(kept) == bytes(KEY_SIZE)  # wiped once the view ends
+        assert c._left.locked == c._right.locked == c._scratch.locked
+    finally:
+        c.destroy()
+
+
+def test_concurrent_views_during_rekey() -> None:
+    c = Coffer()
+    key = _key(c)
+    failures: list[object] = []
+    counts = [0] * 4
+    rekeys = [0]
+    deadline = time.monotonic() + 1.5
+
+    def viewer(i: int) -> None:
+        while time.monotonic() < deadline:
+            got = _key(c)
+            if got != key:
+                failures.append(got.hex())
+            counts[i] += 1
+
+    def rekeyer() -> None:
+        while time.monotonic() < deadline:
+            c.rekey()
+            rekeys[0] += 1
+
+    threads = [threading.Thread(target=viewer, args=(i,)) for i in range(4)]
+    threads.append(threading.Thread(target=rekeyer))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert failures == []
+        assert all(n > 0 for n in counts) and rekeys[0] > 0
+        assert _key(c) == key
+    finally:
+        c.destroy()
+
+
+def test_background_thread_rekeys() -> None:
+    c = Coffer()
+    try:
+        assert c._thread.is_alive() and c._thread.daemon
+        key = _key(c)
+        halves = _halves(c)
+        # Poll for the condition (bounded far above the 500 ms period); no timing is asserted.
+        for _ in range(400):
+            if _halves(c) != halves:
+                break
+            c._stop.wait(0.05)
+        assert _halves(c) != halves
+        assert _key(c) == key
+    finally:
+        c.destroy()
+    c._thread.join()
+    assert not c._thread.is_alive()
+    assert not c.alive
+
+
+def test_destroyed_coffer() -> None:
+    c = Coffer()
+    c.destroy()
+    c.rekey()  # a no-op
+    with pytest.raises(errors.BufferDestroyedError), c.view():
+        pass
+    c.destroy()  # idempotent
+
+
+def test_created_lazily_never_at_import() -> None:
+    code = """
+import threading
+import securememory, securememory.memguard as m
+from securememory.memguard.coffer import _holder
+names = lambda: sorted(t.name for t in threading.enumerate())
+print(_holder.coffer is None, "securememory-coffer" in names())
+m.Buffer(8)
+print(_holder.coffer is None)
+m.Enclave(b"x")
+print(_holder.coffer is not None, "securememory-coffer" in names())
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["True", "False", "True", "True", "True"]
+    assert res.stderr == ""  # the thread stopped cleanly at exit
+
+
+def test_get_coffer_is_shared_and_purge_replaces_it() -> None:
+    c = get_coffer()
+    assert get_coffer() is c
+    key = _key(c)
+    purge()
+    assert not c.alive
+    c._thread.join()
+    assert not c._thread.is_alive()
+    fresh = get_coffer()
+    assert fresh is not c and fresh.alive
+    assert _key(fresh) != key
+
+
+def test_fork_gives_the_child_a_fresh_coffer() -> None:
+    parent = get_coffer()
+    parent_key = _key(parent)
+    sealed = Enclave(bytearray(b"parent secret"))
+
+    def body(ctx: child.Context) -> None:
+        c = get_coffer()
+        threads = [t for t in threading.enumerate() if t.name == "securememory-coffer"]
+        ctx.report([c is not parent, c.alive, c._thread.is_alive(), any(t is c._thread for t in threads),
+                    _key(c) != parent_key])
+        try:
+            sealed.open()
+            ctx.report("opened")
+        except errors.DecryptionError:
+            ctx.report("refused")
+        with Enclave(bytearray(b"child secret")).open() as b:
+            ctx.report(bytes(b.view()).decode())
+
+    out = run_ok(body)
+    assert out.reports == [[True, True, True, True, True], "refused", "child secret"]
+    assert parent.alive and _key(parent) == parent_key
+    with sealed.open() as b:
+        assert bytes(b.view()) == b"parent secret"
+
+
+def test_nonce_budget_is_enforced() -> None:
+    assert NONCE_BUDGET == 1 << 32
+    c = get_coffer()
+    sealed = Enclave(b"sealed before the budget ran out")
+    assert c.seals >= 1
+    c._seals = NONCE_BUDGET
+    with pytest.raises(errors.NonceBudgetError):
+        Enclave(b"one more")
+    with pytest.raises(errors.NonceBudgetError):
+        Enclave.random(8)
+    with sealed.open() as b:  # opening does not spend nonces
+        assert bytes(b.view()) == b"sealed before the budget ran out"
+    purge()
+    assert get_coffer().seals == 0
+    Enclave(b"fine again")
+    assert get_coffer().seals == 1
