@@ -195,7 +195,8 @@ def test_repr_and_pickle() -> None:
 # -- no plaintext left behind ---------------------------------------------------------------
 
 MASK = bytes(range(0x40, 0x60))
-MASKED = bytes(x ^ 0x5A for x in MASK)  # MASK ^ MASKED == 0x5A * 32, never stored whole
+# MASK ^ MASKED is the marker, never stored whole (and unlike any other test's pattern).
+MASKED = bytes(x ^ ((i * 37 + 11) & 0xFF) for i, x in enumerate(MASK))
 
 
 def _marker() -> bytes:
