@@ -20,7 +20,7 @@ class EnclaveSecret(Secret):
     def __init__(self, buffer: Buffer, mlock: MlockPolicy) -> None:
         size = buffer.size
         self._locked = buffer.locked
-        self._enclave: Enclave | None = buffer.seal()
+        self._enclave: Enclave | None = buffer.seal(mlock=mlock)
         self._mlock = mlock
         self._open: Buffer | None = None
         super().__init__(size)

@@ -302,11 +302,14 @@ class Buffer:
             ptr, n, _ = source(other)
         return n == b.size and bool(lib.sm_equal(b.data, ptr, n))
 
-    def seal(self) -> Enclave:
-        """Encrypt the data into an Enclave and destroy this buffer."""
+    def seal(self, *, mlock: policy.MlockPolicy | str | None = None) -> Enclave:
+        """Encrypt the data into an Enclave and destroy this buffer.
+
+        ``mlock`` applies to the session key if this seal creates it.
+        """
         from .enclave import Enclave
 
-        return Enclave._seal_buffer(self)
+        return Enclave._seal_buffer(self, policy.resolve(mlock))
 
     # -- end of life --------------------------------------------------------------
 
@@ -364,5 +367,7 @@ def fill_from(readinto: Any, view: memoryview) -> int:
         n = readinto(view[filled:])
         if not n:
             break
+        if not isinstance(n, int) or not 0 < n <= total - filled:
+            raise InvalidArgumentError(f"readinto() returned an invalid length: {n!r}")
         filled += n
     return filled

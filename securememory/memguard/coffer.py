@@ -28,6 +28,7 @@ from typing import Any
 from .._native import ffi, lib
 from ..errors import NonceBudgetError
 from .buffer import Buffer
+from .policy import MlockPolicy
 from .registry import fork_state
 
 KEY_SIZE = 32
@@ -38,16 +39,21 @@ NONCE_BUDGET = 1 << 32
 class Coffer:
     """A split, periodically rekeyed 32-byte key in locked memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, mlock: MlockPolicy | str | None = None) -> None:
         self._lock = threading.Lock()
-        self._left = Buffer.random(KEY_SIZE)
-        self._right = Buffer.random(KEY_SIZE)
-        self._scratch = Buffer(KEY_SIZE)
+        self._left = Buffer.random(KEY_SIZE, mlock=mlock)
+        self._right = Buffer.random(KEY_SIZE, mlock=mlock)
+        self._scratch = Buffer(KEY_SIZE, mlock=mlock)
         self._key_view = memoryview(ffi.buffer(self._scratch._b.data, KEY_SIZE)).toreadonly()
         self._seals = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._rekey_loop, name="securememory-coffer", daemon=True)
         self._thread.start()
+
+    @property
+    def locked(self) -> bool:
+        """Whether the key's buffers are mlocked (False when created under best_effort or disabled)."""
+        return self._left.locked and self._right.locked and self._scratch.locked
 
     @property
     def alive(self) -> bool:
@@ -109,15 +115,19 @@ class _Holder:
 _holder = _Holder()
 
 
-def get_coffer() -> Coffer:
-    """The session Coffer, created on first use (and afresh after purge or fork)."""
+def get_coffer(mlock: MlockPolicy | str | None = None) -> Coffer:
+    """The session Coffer, created on first use (and afresh after purge or fork).
+
+    The first use's mlock policy (else the process policy) governs the key's
+    buffers; :attr:`Coffer.locked` tells whether they are locked.
+    """
     h = _holder
     coffer = h.coffer
     if coffer is not None and h.generation == fork_state.generation and coffer.alive:
         return coffer
     with h.lock:
         if h.coffer is None or h.generation != fork_state.generation or not h.coffer.alive:
-            h.coffer = Coffer()
+            h.coffer = Coffer(mlock)
             h.generation = fork_state.generation
         return h.coffer
 

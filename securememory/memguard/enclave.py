@@ -29,21 +29,21 @@ TAG_SIZE = 16
 OVERHEAD = NONCE_SIZE + TAG_SIZE
 
 
-def seal_into(plaintext: memoryview | Any, out: memoryview) -> None:
+def seal_into(plaintext: memoryview | Any, out: memoryview, mlock: policy.MlockPolicy | None = None) -> None:
     """Seal ``plaintext`` into ``out`` (exactly len(plaintext) + OVERHEAD bytes)."""
     nonce = os.urandom(NONCE_SIZE)
     out[:NONCE_SIZE] = nonce
-    with get_coffer().view(sealing=True) as key:
+    with get_coffer(mlock).view(sealing=True) as key:
         ChaCha20Poly1305(key).encrypt_into(nonce, plaintext, None, out[NONCE_SIZE:])
 
 
-def open_into(sealed: memoryview, out: memoryview) -> None:
+def open_into(sealed: memoryview, out: memoryview, mlock: policy.MlockPolicy | None = None) -> None:
     """Authenticate and decrypt ``sealed`` into ``out``; wipes ``out`` and raises
     DecryptionError on any failure (cryptography writes before it verifies)."""
     if len(sealed) != len(out) + OVERHEAD or len(out) < 1:
         raise DecryptionError(f"sealed data of {len(sealed)} bytes is malformed")
     try:
-        with get_coffer().view() as key:
+        with get_coffer(mlock).view() as key:
             ChaCha20Poly1305(key).decrypt_into(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, out)
     except InvalidTag:
         wipe_bytes(out)
@@ -62,12 +62,12 @@ class Enclave:
 
     __slots__ = ("_sealed",)
 
-    def __init__(self, src: object) -> None:
+    def __init__(self, src: object, *, mlock: policy.MlockPolicy | str | None = None) -> None:
         ptr, n, writable = source(src)
         if n < 1:
             raise InvalidArgumentError("cannot seal empty data")
         self._sealed = bytearray(n + OVERHEAD)
-        seal_into(ffi.buffer(ptr, n), memoryview(self._sealed))
+        seal_into(ffi.buffer(ptr, n), memoryview(self._sealed), policy.resolve(mlock))
         if writable:
             lib.sm_wipe(ptr, n)
 
@@ -77,12 +77,12 @@ class Enclave:
         return Buffer.random(check_size(size)).seal()
 
     @classmethod
-    def _seal_buffer(cls, buf: Buffer) -> Enclave:
+    def _seal_buffer(cls, buf: Buffer, mlock: policy.MlockPolicy | None = None) -> Enclave:
         enclave = cls.__new__(cls)
         enclave._sealed = bytearray(buf.size + OVERHEAD)
         if not buf.mutable:
             buf.freeze()  # readable either way; NO_ACCESS would fault
-        seal_into(buf.view(), memoryview(enclave._sealed))
+        seal_into(buf.view(), memoryview(enclave._sealed), mlock)
         buf.destroy()
         return enclave
 
@@ -115,7 +115,7 @@ class Enclave:
             raise DecryptionError(f"sealed data of {len(self._sealed)} bytes is shorter than its overhead")
         buf = Buffer(self.size, mlock=mlock)
         try:
-            open_into(memoryview(self._sealed), buf.view())
+            open_into(memoryview(self._sealed), buf.view(), policy.resolve(mlock))
         except BaseException:
             buf.destroy()
             raise

@@ -60,7 +60,7 @@ class Stream:
             for offset in range(0, n, self._chunk_size):
                 length = min(self._chunk_size, n - offset)
                 sealed = bytearray(length + OVERHEAD)
-                seal_into(ffi.buffer(ptr + offset, length), memoryview(sealed))
+                seal_into(ffi.buffer(ptr + offset, length), memoryview(sealed), self._mlock)
                 self._chunks.append(sealed)
                 self._size += length
         if writable:
@@ -94,7 +94,7 @@ class Stream:
                 length = len(sealed) - OVERHEAD
                 plain = self._scratch_view(length)
                 try:
-                    open_into(memoryview(sealed), plain)
+                    open_into(memoryview(sealed), plain, self._mlock)
                 except BaseException:
                     self._chunks.appendleft(sealed)
                     raise
@@ -102,7 +102,7 @@ class Stream:
                 ffi.memmove(ptr + done, ffi.from_buffer(plain), take)
                 if take < length:
                     rest = bytearray(length - take + OVERHEAD)
-                    seal_into(plain[take:], memoryview(rest))
+                    seal_into(plain[take:], memoryview(rest), self._mlock)
                     self._chunks.appendleft(rest)
                 lib.sm_wipe(ffi.from_buffer(plain), length)
                 done += take
@@ -117,7 +117,7 @@ class Stream:
             sealed = self._chunks[0]
             buf = Buffer(len(sealed) - OVERHEAD, mlock=self._mlock)
             try:
-                open_into(memoryview(sealed), buf.view())
+                open_into(memoryview(sealed), buf.view(), self._mlock)
             except BaseException:
                 buf.destroy()
                 raise
@@ -137,7 +137,7 @@ class Stream:
                 offset = 0
                 for sealed in self._chunks:
                     length = len(sealed) - OVERHEAD
-                    open_into(memoryview(sealed), view[offset : offset + length])
+                    open_into(memoryview(sealed), view[offset : offset + length], self._mlock)
                     offset += length
             except BaseException:
                 buf.destroy()
