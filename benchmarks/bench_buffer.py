@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import LOOP, PURGE_COUNT
+from ._common import CPU_TIMER, LOOP, PURGE_COUNT
+
+timer = CPU_TIMER
 
 
 class BufferLifecycle:

@@ -6,9 +6,11 @@ import os
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from ._common import LOOP, SECRET_SIZES, cached, pattern
+from ._common import CPU_TIMER, LOOP, SECRET_SIZES, cached, pattern
 
 SIZES = SECRET_SIZES
+
+timer = CPU_TIMER
 
 
 def _loops(size: int) -> int:
@@ -21,7 +23,7 @@ class Enclave:
     per timed call for 32 B and 4 KiB, one for 1 MiB."""
 
     params = SIZES
-    param_names = ["size"]
+    param_names = ("size",)
     timeout = 120
 
     def setup(self, size: int) -> None:
@@ -51,7 +53,7 @@ class RawAead:
     :class:`Enclave`."""
 
     params = SIZES
-    param_names = ["size"]
+    param_names = ("size",)
     timeout = 120
 
     def setup(self, size: int) -> None:

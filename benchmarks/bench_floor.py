@@ -6,8 +6,10 @@ Each ``*_x{LOOP}`` benchmark runs its sequence ``LOOP`` times inside one C call;
 
 from __future__ import annotations
 
-from ._common import LOOP, PURGE_COUNT
+from ._common import CPU_TIMER, LOOP, PURGE_COUNT
 from .floor import load
+
+timer = CPU_TIMER
 
 
 def _check(code: int, what: str) -> None:

@@ -77,7 +77,7 @@ class LockedBytes:
     borrowing the first and the last once; per secret = value / count."""
 
     params = (BACKENDS, [10, 10_000])
-    param_names = ["backend", "count"]
+    param_names = ("backend", "count")
     unit = "bytes"
     timeout = 300
 
@@ -90,7 +90,7 @@ class ReachableUnderLimit:
     RLIMIT_MEMLOCK 64 KiB before MemoryLockError (stops at REACHABLE_CAP)."""
 
     params = BACKENDS
-    param_names = ["backend"]
+    param_names = ("backend",)
     unit = "secrets"
     timeout = 300
 

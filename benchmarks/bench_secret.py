@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import threading
+from timeit import default_timer as WALL_TIMER
 from typing import Any
 
-from ._common import BACKENDS, LOOP, OVERLAP_CALLS, SECRET_SIZES, cached, noop, pattern, secret_factory
+from ._common import (
+    BACKENDS,
+    CPU_TIMER,
+    LOOP,
+    OVERLAP_CALLS,
+    SECRET_SIZES,
+    cached,
+    noop,
+    pattern,
+    secret_factory,
+)
+
+timer = CPU_TIMER
 
 
 class CreateClose:
     """``factory.new(data)`` + ``close()``; data is a ``bytes`` (copied, not wiped)."""
 
     params = (BACKENDS, SECRET_SIZES)
-    param_names = ["backend", "size"]
+    param_names = ("backend", "size")
     timeout = 120
 
     def setup(self, backend: str, size: int) -> None:
@@ -31,7 +44,7 @@ class WithBytes:
     """``with_bytes`` on a 32-byte secret, LOOP calls per timed call, one thread."""
 
     params = BACKENDS
-    param_names = ["backend"]
+    param_names = ("backend",)
     timeout = 120
 
     def setup(self, backend: str) -> None:
@@ -89,26 +102,33 @@ class WithBytesThreads:
     over 1 or 2 persistent threads; per call = time / OVERLAP_CALLS."""
 
     params = (BACKENDS, [1, 2])
-    param_names = ["backend", "threads"]
+    param_names = ("backend", "threads")
+    timer = WALL_TIMER
+    repeat = (3, 10, 5.0)
     timeout = 120
+
+    workers: _Workers | None = None
 
     def setup(self, backend: str, threads: int) -> None:
         secret = cached(("secret32", backend), lambda: secret_factory(backend).new(pattern(32)))
         self.workers = _Workers(secret, threads, OVERLAP_CALLS // threads)
         self.workers.round()
 
-    def time_with_bytes_calls_x2000(self, backend: str, threads: int) -> None:
+    def time_with_bytes_calls_x20000(self, backend: str, threads: int) -> None:
+        assert self.workers is not None
         self.workers.round()
 
     def teardown(self, backend: str, threads: int) -> None:
-        self.workers.close()
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
 
 
 class Reader:
     """``reader()`` and read everything (readinto a preallocated buffer until EOF)."""
 
     params = (BACKENDS, [32, 4096])
-    param_names = ["backend", "size"]
+    param_names = ("backend", "size")
     timeout = 120
 
     def setup(self, backend: str, size: int) -> None:

@@ -7,9 +7,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from ._common import STREAM_TOTAL, cached, pattern, stream_chunk
+from ._common import CPU_TIMER, STREAM_TOTAL, cached, pattern, stream_chunk
 
 STREAMS = ["memguard", "securememory"]
+
+timer = CPU_TIMER
 
 
 def _new_stream(kind: str) -> Any:
@@ -28,7 +30,7 @@ class StreamWriteRead:
     a preallocated 64 MiB buffer until EOF."""
 
     params = STREAMS
-    param_names = ["stream"]
+    param_names = ("stream",)
     repeat = (2, 5, 30.0)
     timeout = 300
 

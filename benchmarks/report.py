@@ -1,0 +1,425 @@
+"""Print the issue's target table from the newest asv result file for this machine.
+
+Usage (from the repository root, after ``asv run``)::
+
+    python benchmarks/report.py [--machine NAME] [--results FILE]
+
+Every figure is a ratio of two measurements taken in the same run. The report
+prints them and says whether each target is met; it never fails on a missed
+target (exit status 0), only when there are no results to read (status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import (  # noqa: E402
+    BACKENDS,
+    LOOP,
+    OVERLAP_CALLS,
+    PURGE_COUNT,
+    REACHABLE_CAP,
+    SECRET_SIZES,
+    SIZE_NAMES,
+    STREAM_TOTAL,
+)
+
+NAN = float("nan")
+
+
+# -- reading asv results ---------------------------------------------------------
+
+
+def _conf() -> dict[str, Any]:
+    with open(ROOT / "asv.conf.json") as f:
+        return json.load(f)
+
+
+def _machine(results_dir: Path, requested: str | None) -> str:
+    if requested:
+        return requested
+    machines = sorted(p.name for p in results_dir.iterdir() if (p / "machine.json").exists())
+    node = platform.node()
+    if node in machines:
+        return node
+    if len(machines) == 1:
+        return machines[0]
+    try:
+        with open(Path.home() / ".asv-machine.json") as f:
+            names = [k for k in json.load(f) if k != "version"]
+        if len(names) == 1:
+            return names[0]
+    except OSError:
+        pass
+    raise SystemExit(f"several machines in {results_dir} ({', '.join(machines)}): pass --machine")
+
+
+def newest_result_file(machine: str | None = None) -> Path:
+    results_dir = ROOT / _conf().get("results_dir", "results")
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"no asv results in {results_dir}: run asv first")
+    name = _machine(results_dir, machine)
+    files = [p for p in (results_dir / name).glob("*.json") if p.name != "machine.json"]
+    if not files:
+        raise FileNotFoundError(f"no result files for machine {name!r} in {results_dir}")
+    return max(files, key=lambda p: p.stat().st_mtime)
+
+
+class Results:
+    """Values from one asv result file, looked up by benchmark name and parameters."""
+
+    def __init__(self, path: Path) -> None:
+        with open(path) as f:
+            data = json.load(f)
+        self.path = path
+        self.data = data
+        columns = data["result_columns"]
+        self._rows: dict[str, dict[str, Any]] = {
+            name: dict(zip(columns, row, strict=False)) for name, row in data["results"].items()
+        }
+
+    def get(self, name: str, *params: Any) -> float:
+        row = self._rows.get(name)
+        if row is None or row.get("result") is None:
+            return NAN
+        values = row["result"]
+        combos = list(itertools.product(*row["params"])) if row["params"] else [()]
+        wanted = tuple(repr(p) for p in params)
+        for combo, value in zip(combos, values, strict=False):
+            if tuple(combo) == wanted:
+                return NAN if value is None else float(value)
+        return NAN
+
+    def quick(self) -> bool:
+        """True when every sample was a single call (``asv run --quick``)."""
+        numbers = [r.get("stats_number") for r in self._rows.values()]
+        flat = [n for n in itertools.chain.from_iterable(x or [] for x in numbers) if n is not None]
+        repeats = [r.get("stats_repeat") for r in self._rows.values()]
+        flat_r = [n for n in itertools.chain.from_iterable(x or [] for x in repeats) if n is not None]
+        return bool(flat_r) and max(flat_r) <= 1 and (not flat or max(flat) <= 1)
+
+
+# -- figures -------------------------------------------------------------------------
+
+
+def us(seconds: float) -> str:
+    return "n/a" if math.isnan(seconds) else f"{seconds * 1e6:.2f} us"
+
+
+def ms(seconds: float) -> str:
+    return "n/a" if math.isnan(seconds) else f"{seconds * 1e3:.1f} ms"
+
+
+def mbps(seconds: float, size: int = STREAM_TOTAL) -> str:
+    return "n/a" if math.isnan(seconds) or seconds == 0 else f"{size / seconds / 1e6:.0f} MB/s"
+
+
+def nbytes(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:,.0f} B" if value < 1 << 20 else f"{value / (1 << 20):,.1f} MiB"
+
+
+@dataclass
+class Figure:
+    figure: str
+    measured: str
+    ratio: float | None
+    target: str
+    met: bool | None
+    ratio_text: str = ""
+
+    def cells(self) -> list[str]:
+        if self.ratio_text:
+            ratio = self.ratio_text
+        elif self.ratio is None or math.isnan(self.ratio):
+            ratio = "n/a"
+        else:
+            ratio = f"{self.ratio:.2f}"
+        verdict = "n/a" if self.met is None else ("met" if self.met else "MISSED")
+        return [self.figure, self.measured, ratio, self.target, verdict]
+
+
+def _ratio(a: float, b: float) -> float:
+    return NAN if math.isnan(a) or math.isnan(b) or b == 0 else a / b
+
+
+def _check(ratio: float, ok: Callable[[float], bool]) -> bool | None:
+    return None if math.isnan(ratio) else ok(ratio)
+
+
+def figures(r: Results) -> list[Figure]:
+    out: list[Figure] = []
+    per = 1 / LOOP
+
+    floor_life = r.get("bench_floor.Floor.time_lifecycle_x200") * per
+    buf_life = r.get("bench_buffer.BufferLifecycle.time_create_destroy_32_x200") * per
+    ratio = _ratio(buf_life, floor_life)
+    out.append(
+        Figure(
+            "Buffer(32) create + destroy / C floor lifecycle",
+            f"{us(buf_life)} / {us(floor_life)}",
+            ratio,
+            "<= 1.5",
+            _check(ratio, lambda x: x <= 1.5),
+        )
+    )
+
+    floor_read = r.get("bench_floor.Floor.time_protected_read_x200") * per
+    wb = {b: r.get("bench_secret.WithBytes.time_with_bytes_32_x200", b) * per for b in BACKENDS}
+    ratio = _ratio(wb["protected"], floor_read)
+    out.append(
+        Figure(
+            "protected with_bytes 32 B / C floor protected read",
+            f"{us(wb['protected'])} / {us(floor_read)}",
+            ratio,
+            "<= 1.5",
+            _check(ratio, lambda x: x <= 1.5),
+        )
+    )
+
+    name = "bench_secret.WithBytesThreads.time_with_bytes_calls_x20000"
+    one = r.get(name, "protected", 1) / OVERLAP_CALLS
+    two = r.get(name, "protected", 2) / OVERLAP_CALLS
+    ratio = _ratio(two, one)
+    out.append(
+        Figure(
+            "2 threads overlapping with_bytes / 1 thread (protected, per call)",
+            f"{us(two)} / {us(one)}",
+            ratio,
+            "< 1",
+            _check(ratio, lambda x: x < 1),
+        )
+    )
+
+    open32 = r.get("bench_enclave.Enclave.time_open_destroy", 32) * per
+    dec32 = r.get("bench_enclave.RawAead.time_decrypt", 32) * per
+    base = buf_life + dec32
+    ratio = _ratio(open32, base)
+    out.append(
+        Figure(
+            "enclave open + destroy 32 B / (Buffer lifecycle + AEAD decrypt)",
+            f"{us(open32)} / ({us(buf_life)} + {us(dec32)})",
+            ratio,
+            "<= 1.3",
+            _check(ratio, lambda x: x <= 1.3),
+        )
+    )
+
+    raw = r.get("bench_stream.RawAeadChunks.time_encrypt_decrypt_64MiB")
+    for kind in ("memguard", "securememory"):
+        t = r.get("bench_stream.StreamWriteRead.time_write_read_64MiB", kind)
+        ratio = _ratio(raw, t)
+        label = "memguard.Stream" if kind == "memguard" else "securememory.Stream"
+        out.append(
+            Figure(
+                f"{label} 64 MiB throughput / raw AEAD throughput",
+                f"{mbps(t)} / {mbps(raw)}",
+                ratio,
+                ">= 0.5",
+                _check(ratio, lambda x: x >= 0.5),
+            )
+        )
+
+    purge = r.get("bench_buffer.Purge.time_purge_1000")
+    floor_destroy = r.get("bench_floor.FloorDestroy.time_destroy_x1000")
+    ratio = _ratio(purge, floor_destroy)
+    out.append(
+        Figure(
+            f"purge of {PURGE_COUNT:,} / {PURGE_COUNT:,} x floor destroy",
+            f"{ms(purge)} / {ms(floor_destroy)}",
+            ratio,
+            "<= 1.5",
+            _check(ratio, lambda x: x <= 1.5),
+        )
+    )
+
+    name = "bench_locked.LockedBytes.track_locked_bytes"
+    at10 = r.get(name, "enclave", 10)
+    at10k = r.get(name, "enclave", 10_000)
+    ratio = _ratio(at10k, at10)
+    out.append(
+        Figure(
+            "enclave backend locked bytes at 10,000 secrets / at 10",
+            f"{nbytes(at10k)} / {nbytes(at10)}",
+            ratio,
+            "constant (1.00)",
+            None if math.isnan(ratio) else at10k == at10,
+        )
+    )
+    return out
+
+
+def details(r: Results) -> list[list[str]]:
+    """Further measurements of the issue, old design (legacy) beside the new ones."""
+    per = 1 / LOOP
+    rows: list[list[str]] = []
+
+    def by_backend(label: str, values: dict[str, float], fmt: Callable[[float], str]) -> None:
+        legacy = values["legacy"]
+        cells = [label]
+        for b in BACKENDS:
+            v = values[b]
+            rel = _ratio(v, legacy)
+            cells.append(fmt(v) + ("" if b == "legacy" or math.isnan(rel) else f" ({rel:.2f}x)"))
+        rows.append(cells)
+
+    for size in SECRET_SIZES:
+        by_backend(
+            f"Secret new + close, {SIZE_NAMES[size]}",
+            {b: r.get("bench_secret.CreateClose.time_create_close", b, size) for b in BACKENDS},
+            us,
+        )
+    for size in SECRET_SIZES:
+        by_backend(
+            f"peak RSS, new + close {SIZE_NAMES[size]}",
+            {b: r.get("bench_secret.CreateClose.peakmem_create_close", b, size) for b in BACKENDS},
+            nbytes,
+        )
+    by_backend(
+        "with_bytes 32 B, 1 thread",
+        {b: r.get("bench_secret.WithBytes.time_with_bytes_32_x200", b) * per for b in BACKENDS},
+        us,
+    )
+    for threads in (1, 2):
+        by_backend(
+            f"with_bytes 32 B per call, {threads} x {OVERLAP_CALLS // threads} calls (threads x calls)",
+            {
+                b: r.get("bench_secret.WithBytesThreads.time_with_bytes_calls_x20000", b, threads) / OVERLAP_CALLS
+                for b in BACKENDS
+            },
+            us,
+        )
+    for size in (32, 4096):
+        by_backend(
+            f"reader() read-all, {SIZE_NAMES[size]}",
+            {b: r.get("bench_secret.Reader.time_reader_read_all", b, size) for b in BACKENDS},
+            us,
+        )
+    for count in (10, 10_000):
+        by_backend(
+            f"locked bytes per secret, {count:,} secrets",
+            {b: r.get("bench_locked.LockedBytes.track_locked_bytes", b, count) / count for b in BACKENDS},
+            nbytes,
+        )
+
+    def reach(v: float) -> str:
+        if math.isnan(v):
+            return "n/a"
+        return f">= {v:,.0f} (cap)" if v >= REACHABLE_CAP else f"{v:,.0f}"
+
+    rows.append(
+        ["live secrets under RLIMIT_MEMLOCK 64 KiB"]
+        + [reach(r.get("bench_locked.ReachableUnderLimit.track_secrets_under_64KiB", b)) for b in BACKENDS]
+    )
+    return rows
+
+
+def sizes_table(r: Results) -> list[list[str]]:
+    per = 1 / LOOP
+    rows = []
+    for size in SECRET_SIZES:
+        loops = per if size <= 4096 else 1.0
+        rows.append(
+            [
+                SIZE_NAMES[size],
+                us(r.get("bench_enclave.Enclave.time_seal", size) * loops),
+                us(r.get("bench_enclave.Enclave.time_open_destroy", size) * loops),
+                us(r.get("bench_enclave.RawAead.time_encrypt", size) * loops),
+                us(r.get("bench_enclave.RawAead.time_decrypt", size) * loops),
+                us(r.get("bench_enclave.RawAead.time_new_decrypt", size) * loops),
+            ]
+        )
+    return rows
+
+
+def floor_table(r: Results) -> list[list[str]]:
+    per = 1 / LOOP
+    return [
+        ["trivial syscall (getppid)", us(r.get("bench_floor.Floor.time_syscall_x200") * per)],
+        ["guarded 1-page lifecycle", us(r.get("bench_floor.Floor.time_lifecycle_x200") * per)],
+        ["legacy 1-page lifecycle", us(r.get("bench_floor.Floor.time_legacy_lifecycle_x200") * per)],
+        ["protected read NONE->READ->NONE", us(r.get("bench_floor.Floor.time_protected_read_x200") * per)],
+        [
+            "destroy one of 1,000 live buffers",
+            us(r.get("bench_floor.FloorDestroy.time_destroy_x1000") / PURGE_COUNT),
+        ],
+        [
+            "Buffer(32) create + destroy",
+            us(r.get("bench_buffer.BufferLifecycle.time_create_destroy_32_x200") * per),
+        ],
+        ["purge(), per buffer of 1,000", us(r.get("bench_buffer.Purge.time_purge_1000") / PURGE_COUNT)],
+    ]
+
+
+def render(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + " |"
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) + " |" for row in rows]
+    return "\n".join([line, sep, *body])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--machine", help="asv machine name (default: this host's)")
+    parser.add_argument("--results", type=Path, help="an asv result file (default: the newest for the machine)")
+    args = parser.parse_args(argv)
+    try:
+        path = args.results or newest_result_file(args.machine)
+    except FileNotFoundError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
+    r = Results(path)
+    meta = r.data
+    print(f"results: {os.path.relpath(path, os.getcwd())}")
+    print(
+        f"commit {meta.get('commit_hash', '?')[:12]}, machine {meta.get('params', {}).get('machine', '?')}, "
+        f"python {meta.get('python', '?')}"
+    )
+    if r.quick():
+        print("quick run (one sample per benchmark): ratios are indicative only")
+    print()
+    figs = figures(r)
+    print(render(["figure", "measured", "ratio", "target", "result"], [f.cells() for f in figs]))
+    missed = [f.figure for f in figs if f.met is False]
+    unknown = [f.figure for f in figs if f.met is None]
+    print()
+    print(f"{sum(f.met is True for f in figs)} met, {len(missed)} missed, {len(unknown)} not measured")
+    print()
+    print("Backends (ratio to legacy, the old design, in brackets)")
+    print(render(["measurement", *BACKENDS], details(r)))
+    print()
+    print("Enclave and raw ChaCha20-Poly1305 (per operation)")
+    print(
+        render(
+            ["size", "seal", "open + destroy", "AEAD encrypt", "AEAD decrypt", "new AEAD + decrypt"],
+            sizes_table(r),
+        )
+    )
+    print()
+    print("C floor beside the library (per operation)")
+    print(render(["operation", "time"], floor_table(r)))
+    stream_peak = {
+        k: r.get("bench_stream.StreamWriteRead.peakmem_write_read_64MiB", k) for k in ("memguard", "securememory")
+    }
+    print()
+    print("Stream 64 MiB write + read, peak RSS: " + ", ".join(f"{k} {nbytes(v)}" for k, v in stream_peak.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
