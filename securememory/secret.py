@@ -1,9 +1,12 @@
 """Secret: the object users hold, and the access counting every backend shares.
 
-Memory is readable only during a borrow. The first concurrent borrow exposes
-it (READ_ONLY, or decrypted into locked scratch memory), the last conceals it
-again (NO_ACCESS, or wiped); release runs in ``finally``, so an exception in
-the caller's action neither leaks the count nor leaves the memory readable.
+Memory is readable only during a borrow. Access is counted by a C gate
+(``gate.c``): the first concurrent borrow exposes the memory (READ_ONLY, or
+decrypted into locked scratch memory), the last conceals it again (NO_ACCESS,
+or wiped); release runs in ``finally``, so an exception in the caller's action
+neither leaks the count nor leaves the memory readable. For the protected and
+legacy backends the gate toggles the pages itself: a borrow is one crossing
+into C on the way in and one on the way out.
 
 Each borrow hands out a fresh read-only memoryview. When the borrow ends the
 view is released and any view derived from it that is still alive (a slice,
@@ -16,15 +19,23 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import os
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ._native import ffi, lib
-from .errors import BorrowError, ForkedError, InvalidTypeError, SecretClosedError, ViewEscapedError
+from .errors import (
+    AllocationError,
+    BorrowError,
+    ForkedError,
+    InvalidTypeError,
+    ProtectionError,
+    SecretClosedError,
+    ViewEscapedError,
+)
 from .memguard.registry import Registry, fork_state
 from .metrics import metrics
 
@@ -33,10 +44,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_get_ident = threading.get_ident
+_enter = lib.sm_gate_enter
+_exit = lib.sm_gate_exit
 _ffi_buffer = ffi.buffer
 _getrefcount = sys.getrefcount
-
+_EXPOSE = lib.SM_GATE_EXPOSE
+_CONCEAL = lib.SM_GATE_CONCEAL
+_CLOSED = lib.SM_GATE_CLOSED
+_SELF = lib.SM_GATE_SELF
 
 
 def _refs_seen_by_end(anchor: Any) -> int:
@@ -65,29 +80,29 @@ class Secret(abc.ABC):
     with the constant-time :meth:`equals`).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, data: Any = None, span: tuple[Any, int] | None = None) -> None:
+        """``data`` points at the secret's first byte and ``span`` names the pages the
+        gate toggles; without them the backend's _expose/_conceal run instead."""
+        gate = lib.sm_gate_new(span[0] if span else ffi.NULL, span[1] if span else 0)
+        if gate == ffi.NULL:
+            raise AllocationError("could not allocate a borrow gate")
+        self._gate = ffi.gc(gate, lib.sm_gate_free)
         self._size = size
-        self._lock = threading.Lock()
-        self._drained: threading.Event | None = None
-        self._done: threading.Event | None = None
-        self._count = 0
-        self._borrowers: dict[int, int] = {}
-        self._ptr: Any = None
-        self._closing = False
-        self._closed = False
+        self._ptr: Any = data
         self._gen = fork_state.generation
+        self._finished = False
         live_secrets.add(self)
         metrics._opened()
 
     # -- what a backend provides --------------------------------------------
 
-    @abc.abstractmethod
     def _expose(self) -> Any:
-        """Make the secret readable; return a pointer to its first byte."""
+        """Make the secret readable; return a pointer to its first byte (gates without a span)."""
+        raise NotImplementedError
 
-    @abc.abstractmethod
     def _conceal(self) -> None:
-        """Make the secret unreadable again (the last borrow ended)."""
+        """Make the secret unreadable again once the last borrow ends (gates without a span)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def _destroy(self) -> None:
@@ -100,22 +115,30 @@ class Secret(abc.ABC):
 
     # -- borrowing ----------------------------------------------------------
 
+    def _entered(self, code: int) -> None:
+        """Finish a gate entry that did not simply succeed."""
+        if code == _EXPOSE:
+            try:
+                self._ptr = self._expose()
+            except BaseException:
+                lib.sm_gate_exposed(self._gate, 0)
+                raise
+            lib.sm_gate_exposed(self._gate, 1)
+            return
+        if code == _CLOSED:
+            raise SecretClosedError()
+        raise ProtectionError(f"could not make the secret readable ({os.strerror(code)})", code)
+
     def _acquire(self) -> Any:
         """Count one borrow (exposing on the first); return the borrow's exporter."""
-        with self._lock:
-            if self._closing or self._gen != fork_state.generation:
-                self._refuse_borrow()
-            if not self._count:
-                self._ptr = self._expose()
-            self._count += 1
-            me = _get_ident()
-            borrowers = self._borrowers
-            borrowers[me] = borrowers.get(me, 0) + 1
-            return _ffi_buffer(self._ptr, self._size)
+        if self._gen != fork_state.generation:
+            self._forked()
+        code = _enter(self._gate)
+        if code:
+            self._entered(code)
+        return _ffi_buffer(self._ptr, self._size)
 
-    def _refuse_borrow(self) -> NoReturn:
-        if self._closing:
-            raise SecretClosedError()
+    def _forked(self) -> NoReturn:
         raise ForkedError("this secret was created before fork(); it is wiped in the child")
 
     def _end(self, view: memoryview, anchor: Any, failing: BaseException | None) -> None:
@@ -131,27 +154,24 @@ class Secret(abc.ABC):
                 # that nothing readable survives in the traceback.
                 traceback.clear_frames(failing.__traceback__)
             escaped = escaped or _getrefcount(anchor) > _FREE_REFS
-        with self._lock:
-            me = _get_ident()
-            borrowers = self._borrowers
-            depth = borrowers[me] - 1
-            if depth:
-                borrowers[me] = depth
-            else:
-                del borrowers[me]
-            self._count -= 1
-            if not self._count:
-                self._ptr = None
-                try:
-                    self._conceal()
-                finally:
-                    if self._drained is not None:
-                        self._drained.set()
+        code = _exit(self._gate)
+        if code:
+            self._exited(code)
         if escaped:
             raise ViewEscapedError(
                 "a view of the secret outlived its borrow; the memory is inaccessible again "
                 "and touching that view would fault"
             )
+
+    def _exited(self, code: int) -> None:
+        if code == _CONCEAL:
+            try:
+                self._ptr = None
+                self._conceal()
+            finally:
+                lib.sm_gate_concealed(self._gate)
+            return
+        raise ProtectionError(f"could not make the secret inaccessible ({os.strerror(code)})", code)
 
     def with_bytes(self, action: Callable[[memoryview], T]) -> T:
         """Call ``action(view)`` with a read-only memoryview of the secret; return its result.
@@ -214,56 +234,52 @@ class Secret(abc.ABC):
     # -- end of life -------------------------------------------------------------
 
     @property
+    def borrows(self) -> int:
+        """Borrows in flight right now."""
+        return 0 if self._gen != fork_state.generation else int(lib.sm_gate_count(self._gate))
+
+    @property
     def closed(self) -> bool:
         """True once close() has begun."""
-        return self._closing
+        if self._gen != fork_state.generation:
+            return self._finished
+        return self._finished or bool(lib.sm_gate_closing(self._gate))
 
     def close(self) -> None:
         """Refuse new borrows, wait for borrows in flight, then wipe and free.
 
         A second close() is a no-op (it returns once the first has finished).
         Closing from inside one of this secret's own borrows raises BorrowError
-        (it would wait for itself forever).
+        (it would wait for itself forever). In a forked child it only marks the
+        secret closed: its pages there were wiped at fork.
         """
-        with self._lock:
-            if _get_ident() in self._borrowers:
-                raise BorrowError("cannot close a secret from inside its own borrow")
-            first = not self._closing
-            if not first:
-                done = self._done
-            else:
-                self._closing = True
-                self._done = threading.Event()
-                self._drained = threading.Event()
-                if not self._count:
-                    self._drained.set()
-                done = None
-        if not first:
-            if done is not None:
-                done.wait()
+        if self._gen != fork_state.generation:
+            self._finished = True
             return
-        if self._drained is not None:
-            self._drained.wait()
+        code = lib.sm_gate_close(self._gate)
+        if code == _SELF:
+            raise BorrowError("cannot close a secret from inside its own borrow")
+        if code == _CLOSED:
+            return
         try:
-            if self._gen == fork_state.generation:
-                self._destroy()
+            self._destroy()
         finally:
-            self._closed = True
-            live_secrets.remove(self)
-            if self._gen == fork_state.generation:
-                metrics._closed()
-            if self._done is not None:
-                self._done.set()
+            self._finish()
+
+    def _finish(self) -> None:
+        self._finished = True
+        lib.sm_gate_finish(self._gate)
+        live_secrets.remove(self)
+        metrics._closed()
 
     def _purge(self) -> None:
         """Destroy now, without waiting for borrows (exit paths only)."""
-        self._closing = True
-        if not self._closed:
-            self._closed = True
-            live_secrets.remove(self)
-            if self._gen == fork_state.generation:
-                self._destroy()
-                metrics._closed()
+        if self._finished or self._gen != fork_state.generation:
+            return
+        try:
+            self._destroy()
+        finally:
+            self._finish()
 
     def __len__(self) -> int:
         return self._size
@@ -277,13 +293,13 @@ class Secret(abc.ABC):
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_closing", True) or getattr(self, "_gen", -1) != fork_state.generation:
+        if getattr(self, "_finished", True) or getattr(self, "_gen", -1) != fork_state.generation:
             return
         with contextlib.suppress(Exception):
             self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closing else "open"
+        state = "closed" if self.closed else "open"
         return f"<{type(self).__name__} size={self._size} {state}>"
 
     __str__ = __repr__

@@ -309,7 +309,7 @@ def test_exception_in_action_releases_the_count(backend: str, digits: Secret) ->
     with pytest.raises(RuntimeError), digits.borrow() as view:
         seen.append(address_of(view))
         raise RuntimeError
-    assert digits._count == 0
+    assert digits.borrows == 0
     for addr in seen:
         assert_concealed(backend, addr)
     if backend != "enclave":
@@ -342,7 +342,7 @@ def test_escaped_view_is_detected_and_memory_reprotected(backend: str, digits: S
         ESCAPES[how](digits, kept)
     assert len(kept) == 1
     escaped = kept[0]
-    assert digits._count == 0
+    assert digits.borrows == 0
     addr = borrowed_address(digits)
     assert_concealed(backend, addr)
     if how == "with_bytes-stored-view":

@@ -70,7 +70,7 @@ def test_borrowers_racing_a_close(backend: str) -> None:
         assert tally["closed"] == 1
         assert tally["message"] == "secret has already been destroyed"
     assert secret.closed
-    assert secret._count == 0 and secret._borrowers == {}
+    assert secret.borrows == 0
     assert metrics.in_use == in_use - 1
     with pytest.raises(SecretClosedError):
         secret.with_bytes(bytes)
@@ -117,7 +117,7 @@ def test_close_waits_for_a_borrow_in_flight(backend: str) -> None:
     assert not h.is_alive() and not c.is_alive()
     assert closed.is_set()
     assert seen == [CONTENT]
-    assert secret._count == 0
+    assert secret.borrows == 0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -370,7 +370,7 @@ class SecretMachine(RuleBasedStateMachine):
     @invariant()
     def idle_counts_are_zero(self) -> None:
         for held in getattr(self, "open", []):
-            assert held.secret._count == 0 and not held.secret._borrowers
+            assert held.secret.borrows == 0
 
     def teardown(self) -> None:
         for held in getattr(self, "open", []):

@@ -6,8 +6,6 @@ baseline. Its pages are still kept out of core dumps and wiped on fork.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import memcall
 from .._native import ffi
 from ..errors import MemoryLockError
@@ -23,7 +21,8 @@ class LegacySecret(Secret):
     def __init__(self, region: Region, size: int) -> None:
         memcall.protect(region, Protection.NO_ACCESS)
         self._region = region
-        super().__init__(size)
+        start = ffi.cast("unsigned char *", region.address)
+        super().__init__(size, start, (start, region.size))
 
     @classmethod
     def allocate(cls, size: int, mlock: MlockPolicy) -> Region:
@@ -44,15 +43,9 @@ class LegacySecret(Secret):
             raise
         return region
 
-    def _expose(self) -> Any:
-        memcall.protect(self._region, Protection.READ_ONLY)
-        return ffi.cast("unsigned char *", self._region.address)
-
-    def _conceal(self) -> None:
-        memcall.protect(self._region, Protection.NO_ACCESS)
-
     def _destroy(self) -> None:
-        memcall.free(self._region)
+        if not self._region.freed:
+            memcall.free(self._region)
 
     @property
     def locked(self) -> bool:
