@@ -71,6 +71,10 @@ class NonceBudgetError(SecureMemoryError):
     """The session key has sealed as many messages as it safely can; purge() replaces it."""
 
 
+class SourceReadError(SecureMemoryError, OSError):
+    """A file a secret was to be read from could not be opened or read."""
+
+
 class StreamEmptyError(SecureMemoryError, EOFError):
     """next() or flush() on a Stream that holds no data."""
 
@@ -174,6 +178,7 @@ __all__ = [
     "RegionFreedError",
     "SecretClosedError",
     "SecureMemoryError",
+    "SourceReadError",
     "StreamEmptyError",
     "UnlockedMemoryWarning",
     "UnsupportedError",

@@ -18,7 +18,7 @@ from ._native import ffi, lib
 from .backends.enclave import EnclaveSecret
 from .backends.legacy import LegacySecret
 from .backends.protected import ProtectedSecret
-from .errors import InvalidArgumentError, InvalidTypeError
+from .errors import InvalidArgumentError, InvalidTypeError, SourceReadError
 from .memguard import Buffer, MlockPolicy
 from .memguard.buffer import fill_from, readinto_of
 from .memguard.policy import parse, resolve
@@ -132,9 +132,23 @@ class SecretFactory:
         return self._make(size, read)
 
     def from_file(self, path: str | os.PathLike[str]) -> Secret:
-        """A secret holding the whole file at ``path``, read unbuffered into locked memory."""
-        with open(path, "rb", buffering=0) as f:
-            return self.from_reader(f, os.fstat(f.fileno()).st_size)
+        """A secret holding the whole file at ``path``, read unbuffered into locked memory.
+
+        Raises SourceReadError (an OSError) when the file cannot be opened or read,
+        InvalidArgumentError("invalid secret length") when it is empty.
+        """
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidTypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+        try:
+            f = open(path, "rb", buffering=0)  # noqa: SIM115 (closed below, errors mapped)
+        except OSError as e:
+            raise SourceReadError(e.errno, e.strerror, os.fspath(path)) from e
+        with f:
+            try:
+                size = os.fstat(f.fileno()).st_size
+                return self.from_reader(f, size)
+            except OSError as e:
+                raise SourceReadError(e.errno, e.strerror, os.fspath(path)) from e
 
     def __repr__(self) -> str:
         return f"SecretFactory(backend={self._backend.value!r}, mlock={self.mlock.value!r})"
