@@ -66,13 +66,6 @@ def stream_chunk() -> int:
     return 4 * page_size()
 
 
-def vmlck_bytes() -> int:
-    """Locked memory of this process (VmLck in /proc/self/status), in bytes."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmLck:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmLck in /proc/self/status")
 
 
 def pattern(size: int) -> bytes:

@@ -9,20 +9,22 @@
 #
 # Usage: docker/build-base.sh            prints the image tag on stdout
 # Env:   DOCKER (client command), SM_CACHE_DIR, SM_DEBIAN_SUITE (bookworm),
-#        SM_DEBIAN_MIRROR, SM_BASE_INCLUDE (extra comma-separated packages)
+#        SM_DEBIAN_MIRROR, SM_BASE_INCLUDE (extra comma-separated packages,
+#        installed with apt-get in the new root so their dependencies resolve)
 set -euo pipefail
 
 DOCKER=${DOCKER:-docker}
 CACHE_DIR=${SM_CACHE_DIR:-/var/cache/securememory}
 SUITE=${SM_DEBIAN_SUITE:-bookworm}
-INCLUDE="python3,python3-venv,python3-pip${SM_BASE_INCLUDE:+,$SM_BASE_INCLUDE}"
+INCLUDE="python3,python3-venv,python3-pip"
+EXTRA=${SM_BASE_INCLUDE:-}
 VARIANT=minbase
 RECIPE=1   # bump to invalidate cached roots when the recipe below changes
 
 log() { printf '[build-base] %s\n' "$*" >&2; }
 
 arch=$(dpkg --print-architecture 2>/dev/null || uname -m)
-key=$(printf '%s|%s|%s|%s|%s' "$RECIPE" "$SUITE" "$arch" "$VARIANT" "$INCLUDE" | sha256sum | cut -c1-12)
+key=$(printf '%s|%s|%s|%s|%s' "$RECIPE" "$SUITE" "$arch" "$VARIANT" "$INCLUDE+$EXTRA" | sha256sum | cut -c1-12)
 tarball="$CACHE_DIR/rootfs-$SUITE-$arch-$key.tar"
 tag="securememory-base:$SUITE-$key"
 
@@ -33,6 +35,7 @@ find_mirror() {
         return
     fi
     local targets
+    # shellcheck disable=SC2016  # apt's own $(FIELD) placeholders
     targets=$(apt-get indextargets --format '$(SITE) $(RELEASE) $(COMPONENT) $(TARGET_OF)' 2>/dev/null | sort -u || true)
     # Prefer an entry for the suite itself, then any plain release (not
     # -updates, -security or -backports) of the main component.
@@ -50,8 +53,7 @@ find_mirror() {
 
 unmount_under() {
     local dir=$1 m
-    command -v findmnt >/dev/null || return 0
-    findmnt -R -n -l -o TARGET "$dir" 2>/dev/null | sort -r | while read -r m; do
+    awk -v d="$dir/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null || true
     done
 }
@@ -62,7 +64,7 @@ make_rootfs() {
     work=$(mktemp -d "$CACHE_DIR/rootfs.XXXXXX")
     # shellcheck disable=SC2064
     trap "unmount_under '$work/root'; rm -rf --one-file-system '$work'" EXIT
-    log "debootstrap $SUITE ($VARIANT, $INCLUDE) from $mirror"
+    log "debootstrap $SUITE ($VARIANT, $INCLUDE${EXTRA:+ + $EXTRA}) from $mirror"
     local start=$SECONDS
     if ! debootstrap --variant="$VARIANT" --include="$INCLUDE" "$SUITE" "$work/root" "$mirror" \
             >"$work/debootstrap.log" 2>&1; then
@@ -71,12 +73,23 @@ make_rootfs() {
         log "debootstrap failed"
         return 1
     fi
+    if [[ -n $EXTRA ]]; then
+        log "apt-get install ${EXTRA//,/ } in the new root"
+        mount -t proc proc "$work/root/proc"
+        if ! chroot "$work/root" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y -qq --no-install-recommends ${EXTRA//,/ }" >"$work/apt.log" 2>&1; then
+            tail -n 30 "$work/apt.log" >&2
+            log "installing ${EXTRA//,/ } failed"
+            return 1
+        fi
+    fi
     unmount_under "$work/root"
     rm -rf "$work/root/var/cache/apt/archives/"*.deb "$work/root/var/lib/apt/lists/"* \
         "$work/root/var/cache/apt/"*.bin "$work/root/var/log/"*.log
-    log "debootstrap took $((SECONDS - start)) s; writing $tarball"
+    log "root built in $((SECONDS - start)) s; writing $tarball"
     tar --numeric-owner -C "$work/root" -cf "$work/rootfs.tar" .
     mv "$work/rootfs.tar" "$tarball"
+    find "$CACHE_DIR" -maxdepth 1 -name "rootfs-$SUITE-$arch-*.tar" ! -path "$tarball" -delete
     unmount_under "$work/root"
     rm -rf --one-file-system "$work"
     trap - EXIT
@@ -105,4 +118,9 @@ log "docker import -> $tag"
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD ["python3"]' \
     "$tarball" "$tag" >/dev/null
+# Drop base images of earlier recipes.
+"$DOCKER" images --format '{{.Repository}}:{{.Tag}}' securememory-base | while read -r old; do
+    [[ $old == "securememory-base:$SUITE-"* && $old != "$tag" ]] && "$DOCKER" rmi "$old" >/dev/null 2>&1
+    true
+done
 printf '%s\n' "$tag"

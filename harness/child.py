@@ -36,6 +36,10 @@ _libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c
 _libc.ptrace.restype = ctypes.c_long
 
 
+# Exit status of a child whose restriction could not be applied (EX_TEMPFAIL).
+RESTRICTION_UNAVAILABLE = 75
+
+
 class ChildError(RuntimeError):
     """The child could not be run or observed."""
 
@@ -50,6 +54,14 @@ class Outcome:
     reports: list[Any] = field(default_factory=list)
     observations: list[Any] = field(default_factory=list)
     timed_out: bool = False
+
+    @property
+    def unsupported(self) -> str | None:
+        """Why the child's restriction could not be applied, when it could not."""
+        if self.exit_code != RESTRICTION_UNAVAILABLE:
+            return None
+        lines = [line for line in self.stderr.splitlines() if line.startswith("RestrictError: ")]
+        return lines[-1].removeprefix("RestrictError: ") if lines else None
 
     @property
     def signal_name(self) -> str | None:
@@ -152,7 +164,11 @@ def _run(
             if at_exit is not None:
                 os.read(to_child_r, 1)  # wait until the parent has seized us
             if restriction is not None:
-                restrict.apply(restriction)
+                try:
+                    restrict.apply(restriction)
+                except restrict.RestrictError as e:
+                    print(f"RestrictError: {e.strerror}", file=sys.stderr)
+                    raise SystemExit(RESTRICTION_UNAVAILABLE) from None
             fn(Context(to_parent_w, to_child_r))
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 1

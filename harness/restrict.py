@@ -9,6 +9,7 @@ process and its children), then sets the limit. Call it only in a child.
 from __future__ import annotations
 
 import ctypes
+import errno
 import ctypes.util
 import os
 import resource
@@ -71,9 +72,19 @@ def drop_ipc_lock() -> None:
 
 
 def apply(restriction: Restriction) -> None:
-    """Drop CAP_IPC_LOCK, then set RLIMIT_MEMLOCK to ``restriction.memlock``."""
+    """Drop CAP_IPC_LOCK, then set RLIMIT_MEMLOCK to ``restriction.memlock``.
+
+    Raises RestrictError when the limit cannot be set (a hard limit below it
+    and no CAP_SYS_RESOURCE, as in a container started with memlock=0).
+    """
     drop_ipc_lock()
-    resource.setrlimit(resource.RLIMIT_MEMLOCK, (restriction.memlock, restriction.memlock))
+    try:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (restriction.memlock, restriction.memlock))
+    except (ValueError, OSError) as e:
+        hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]
+        raise RestrictError(
+            errno.EPERM, f"cannot set RLIMIT_MEMLOCK to {restriction.memlock} bytes (hard limit {hard}): {e}"
+        ) from None
 
 
 def supported() -> str | None:

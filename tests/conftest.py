@@ -43,6 +43,8 @@ def run(fn: Callable[[child.Context], None], **kwargs: Any) -> child.Outcome:
     """Run ``fn`` in a forked child; fail the test if it hung."""
     kwargs.setdefault("timeout", 60.0)
     outcome = child.run(_quiet(fn), **kwargs)
+    if outcome.unsupported:
+        pytest.skip(f"restricted profile unavailable here: {outcome.unsupported}")
     assert not outcome.timed_out, f"child timed out; stderr:\n{outcome.stderr}"
     return outcome
 

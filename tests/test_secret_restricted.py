@@ -12,17 +12,12 @@ from conftest import LIMIT, PAGE, restricted, run_ok
 from harness import child
 from securememory import MemoryLockError, SecretFactory
 from securememory.errors import UnlockedMemoryWarning
+from securememory.memcall.system import locked_bytes as vmlck
 from securememory.memguard import registry
 
 pytestmark = pytest.mark.restricted
 
 
-def vmlck() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmLck:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmLck in /proc/self/status")
 
 
 @pytest.mark.parametrize("backend", ["protected", "legacy"])

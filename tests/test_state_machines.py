@@ -28,6 +28,7 @@ from hypothesis.stateful import (
 from securememory import SecretClosedError, SecretFactory, metrics
 from securememory.errors import BufferDestroyedError, DecryptionError, ReadOnlyError, StreamEmptyError
 from securememory.memcall import page_size
+from securememory.memcall.system import locked_bytes as vmlck
 from securememory.memguard import Buffer, Enclave, Stream, purge, registry
 from securememory.memguard.coffer import _holder
 
@@ -48,12 +49,6 @@ sizes = st.one_of(
 )
 
 
-def vmlck() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmLck:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmLck")
 
 
 def coffer_buffers() -> int:

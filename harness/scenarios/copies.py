@@ -15,7 +15,7 @@ import tempfile
 from typing import Any
 
 from securememory import SecretClosedError, SecretFactory, Stream
-from securememory.memguard import Enclave
+from securememory.memguard import Buffer, Enclave
 
 from .. import child, memory, raw
 from ..scenario import Environment, Result, scenario, verdict
@@ -57,6 +57,15 @@ def _scan(ctx: child.Context, key: str, *exclude: tuple[int, int]) -> int:
     count: int = ctx.checkpoint({"op": "scan", "key": key, "exclude": list(exclude)})
     ctx.report({key: count})
     return count
+
+
+def _secret_and_buffer(ctx: child.Context) -> tuple[Any, Buffer]:
+    """A protected Secret (key "secret") and a Buffer (key "buffer"), each read from a fresh file."""
+    secret = SecretFactory("protected").from_file(_file(ctx, "secret"))
+    buf = Buffer(SIZE)
+    with open(_file(ctx, "buffer"), "rb", buffering=0) as f:
+        f.readinto(buf.view())
+    return secret, buf
 
 
 def _span(secret: Any) -> tuple[int, int]:

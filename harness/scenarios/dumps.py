@@ -12,12 +12,9 @@ import tempfile
 import time
 from typing import Any
 
-from securememory import SecretFactory
-from securememory.memguard import Buffer
-
 from .. import child, raw
 from ..scenario import Environment, Result, scenario, unsupported, verdict
-from .copies import SIZE, _file, _span, _Values
+from .copies import _secret_and_buffer, _span, _Values
 
 MADV_DODUMP = 17
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -65,10 +62,7 @@ def core_dump_live(env: Environment, sabotage: bool = False) -> Result:
         return {key: _count(path, v) for key, v in values.values.items()}
 
     def fn(ctx: child.Context) -> None:
-        secret = SecretFactory("protected").from_file(_file(ctx, "secret"))
-        buf = Buffer(SIZE)
-        with open(_file(ctx, "buffer"), "rb", buffering=0) as f:
-            f.readinto(buf.view())
+        secret, buf = _secret_and_buffer(ctx)
         if sabotage:
             _redump(*_span(secret))
             _redump(buf.address, buf.size)
@@ -121,10 +115,7 @@ def core_dump_crash(env: Environment, sabotage: bool = False) -> Result:
         _, hard = resource.getrlimit(resource.RLIMIT_CORE)
         resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
         os.chdir(workdir)
-        secret = SecretFactory("protected").from_file(_file(ctx, "secret"))
-        buf = Buffer(SIZE)
-        with open(_file(ctx, "buffer"), "rb", buffering=0) as f:
-            f.readinto(buf.view())
+        secret, buf = _secret_and_buffer(ctx)
         if sabotage:
             from securememory.memguard import disable_crash_wipe
 

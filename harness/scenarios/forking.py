@@ -6,12 +6,12 @@ import ctypes
 import hashlib
 import os
 
-from securememory import ForkedError, SecretFactory
+from securememory import ForkedError
 from securememory.memguard import Buffer
 
 from .. import child, raw
 from ..scenario import Environment, Result, scenario, verdict
-from .copies import SIZE, _file, _Values
+from .copies import SIZE, _secret_and_buffer, _Values
 from .dumps import _libc, _page_span
 
 MADV_KEEPONFORK = 19
@@ -43,10 +43,7 @@ def fork(env: Environment, sabotage: bool = False) -> Result:
     values = _Values()
 
     def fn(ctx: child.Context) -> None:
-        secret = SecretFactory("protected").from_file(_file(ctx, "secret"))
-        buf = Buffer(SIZE)
-        with open(_file(ctx, "buffer"), "rb", buffering=0) as f:
-            f.readinto(buf.view())
+        secret, buf = _secret_and_buffer(ctx)
         if sabotage:
             start, size = _page_span(*buf.inner_span())
             _libc.madvise(ctypes.c_void_p(start), size, MADV_KEEPONFORK)

@@ -51,8 +51,8 @@ def _restricted(name: str, expected: str, limit: int, fn: Any, sabotage: bool) -
         return unsupported(name, expected, reason)
     restriction = None if sabotage else restrict.Restriction(limit)
     outcome = child.run(fn, restriction=restriction, env={"SECUREMEMORY_MLOCK": "require"})
-    if not outcome.reports and ("RestrictError" in outcome.stderr or "setrlimit" in outcome.stderr):
-        return unsupported(name, expected, f"cannot apply {restrict.Restriction(limit).describe()} here")
+    if outcome.unsupported:
+        return unsupported(name, expected, outcome.unsupported)
     if not outcome.reports:
         return verdict(name, False, expected, f"no report; {outcome.describe()}: {outcome.stderr[-300:]}")
     said = outcome.reports[0]
