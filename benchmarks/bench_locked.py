@@ -13,7 +13,9 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from ._common import BACKENDS, MEMLOCK_LIMIT, REACHABLE_CAP, noop, pattern, vmlck_bytes
+from securememory.memcall.system import locked_bytes as vmlck_bytes
+
+from ._common import BACKENDS, MEMLOCK_LIMIT, REACHABLE_CAP, noop, pattern
 
 
 def _in_child(work: Callable[[], int]) -> float:

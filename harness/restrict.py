@@ -9,8 +9,8 @@ process and its children), then sets the limit. Call it only in a child.
 from __future__ import annotations
 
 import ctypes
-import errno
 import ctypes.util
+import errno
 import os
 import resource
 from dataclasses import dataclass
