@@ -33,7 +33,7 @@ from ..errors import (
     ReadOnlyError,
 )
 from ..memcall import Protection
-from ..memcall.region import check_size, owned_view
+from ..memcall.region import MAX_SIZE, check_size, owned_view
 from ..memcall.system import lock_error
 from . import crash, policy
 from .registry import fork_state, registry
@@ -41,6 +41,11 @@ from .wipe import source
 
 if TYPE_CHECKING:
     from .enclave import Enclave
+
+_STRUCT = ffi.typeof("sm_buffer *")
+_READ_WRITE = Protection.READ_WRITE
+_register = registry.add
+_unregister = registry.remove
 
 _STEP_NAMES = {
     lib.SM_STEP_GUARD: "mprotect of the guard pages",
@@ -83,18 +88,19 @@ class Buffer:
     __slots__ = ("__weakref__", "_b", "_gen", "_guard", "_protection")
 
     def __init__(self, size: int, *, mlock: policy.MlockPolicy | str | None = None, _flags: int = 0) -> None:
-        size = check_size(size)
-        mode = policy.resolve(mlock)
+        if size.__class__ is not int or not 0 < size <= MAX_SIZE:
+            size = check_size(size)
+        mode = policy.lock_mode(mlock)
         crash.ensure_installed()
-        b: Any = ffi.new("sm_buffer *")
-        code = lib.sm_buffer_create(size, policy.native_mode(mode), _flags, b)
+        b: Any = ffi.new(_STRUCT)
+        code = lib.sm_buffer_create(size, mode, _flags, b)
         if code:
             _raise_create_error(code, b.failed_step, size, inner_length(size))
         self._b: Any = b
         self._gen = fork_state.generation
         self._guard = threading.Lock()
-        self._protection = Protection.READ_WRITE
-        registry.add(self)
+        self._protection = _READ_WRITE
+        _register(self)
         if b.lock_errno:
             policy.warn_unlocked(lock_error(b.lock_errno, b.inner_len))
 
@@ -179,7 +185,7 @@ class Buffer:
         b = self._b
         if self._gen != fork_state.generation:
             raise ForkedError("this buffer was created before fork(); it is wiped in the child")
-        if b.base == ffi.NULL:
+        if not b.base:
             raise BufferDestroyedError("buffer has been destroyed")
         return b
 
@@ -191,7 +197,7 @@ class Buffer:
     @property
     def alive(self) -> bool:
         """False once destroyed (or in a forked child)."""
-        return self._b.base != ffi.NULL and self._gen == fork_state.generation
+        return bool(self._b.base) and self._gen == fork_state.generation
 
     @property
     def mutable(self) -> bool:
@@ -320,14 +326,12 @@ class Buffer:
         In a forked child it only unmaps the (already wiped) inherited pages.
         """
         with self._guard:
-            b = self._b
-            if b.base == ffi.NULL:
-                return
-            if self._gen != fork_state.generation:
-                lib.sm_buffer_abandon(b)
-                return
-            registry.remove(self)
-            code = lib.sm_buffer_destroy(b)
+            if self._gen == fork_state.generation:
+                code = lib.sm_buffer_destroy(self._b)
+            else:
+                code = lib.sm_buffer_abandon(self._b)
+            if not code:
+                _unregister(self)
         if code:
             raise ProtectionError(f"destroy failed ({os.strerror(code)})", code)
 
@@ -340,8 +344,11 @@ class Buffer:
         self.destroy()
 
     def __del__(self) -> None:
-        b = getattr(self, "_b", None)
-        if b is not None and b.base != ffi.NULL:
+        try:
+            b = self._b
+        except AttributeError:  # __init__ failed
+            return
+        if b.base:
             self.destroy()
 
     def __repr__(self) -> str:
@@ -350,6 +357,33 @@ class Buffer:
 
     def __reduce__(self) -> Any:
         raise InvalidTypeError("a Buffer cannot be pickled")
+
+
+def destroy_all() -> None:
+    """Destroy every registered Buffer in one C call (purge's core).
+
+    Each buffer's lock is held meanwhile, as destroy() holds it, so none of its
+    methods runs while its pages go; buffers registered meanwhile are then
+    destroyed one by one. Raises ProtectionError when a teardown failed.
+    """
+    held: list[Buffer] = []
+    code = 0
+    try:
+        for obj in registry.snapshot():
+            if isinstance(obj, Buffer):
+                obj._guard.acquire()
+                held.append(obj)
+        code = lib.sm_buffer_destroy_all([buf._b for buf in held], len(held))
+    finally:
+        for buf in held:
+            if not buf._b.base:
+                _unregister(buf)
+            buf._guard.release()
+    for obj in registry.snapshot():
+        if isinstance(obj, Buffer):
+            obj.destroy()
+    if code:
+        raise ProtectionError(f"purge: a buffer's teardown failed ({os.strerror(code)})", code)
 
 
 def readinto_of(reader: object) -> Any:

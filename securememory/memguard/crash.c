@@ -35,6 +35,7 @@ static int free_head = -1;
 static int n_slots;
 static size_t n_live;
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile sig_atomic_t sealed;
 
 static slot *slot_at(int i)
 {
@@ -99,12 +100,19 @@ size_t sm_live_count(void)
     return __atomic_load_n(&n_live, __ATOMIC_ACQUIRE);
 }
 
+int sm_live_sealed(void)
+{
+    return sealed;
+}
+
 /* Async-signal-safe: syscalls and plain stores only. With seal != 0 the wiped
  * pages are left NO_ACCESS, so a faulting access to a frozen or no-access
  * buffer faults again when it is re-executed instead of succeeding on the
  * pages the wipe made writable. */
 static void wipe_live(int seal)
 {
+    if (seal)
+        sealed = 1;
     int n = __atomic_load_n(&n_slots, __ATOMIC_ACQUIRE);
     for (int i = 0; i < n; i++) {
         slot *c = __atomic_load_n(&chunks[i / CHUNK_SLOTS], __ATOMIC_ACQUIRE);

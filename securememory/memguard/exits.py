@@ -7,9 +7,8 @@ import sys
 from typing import NoReturn
 
 from ..errors import SecureMemoryError
-from .buffer import Buffer
+from .buffer import destroy_all
 from .coffer import _holder, reset_coffer
-from .registry import registry
 
 
 def purge() -> None:
@@ -22,9 +21,7 @@ def purge() -> None:
         coffer = _holder.coffer
     if coffer is not None:
         reset_coffer()
-    for obj in registry.snapshot():
-        if isinstance(obj, Buffer):
-            obj.destroy()
+    destroy_all()
 
 
 def safe_exit(code: int = 0) -> NoReturn:

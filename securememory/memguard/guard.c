@@ -49,24 +49,45 @@ static int canary_init(void)
     return 0;
 }
 
-/* Write (out != NULL) or check (out == NULL, against have) len canary bytes. */
-static int canary(const unsigned char *inner, unsigned char *out,
-                  const unsigned char *have, size_t len)
+/* Canary word i of the inner region whose seed is canary_seed(inner). */
+static inline uint64_t canary_word(uint64_t seed, size_t i)
 {
-    uint64_t state = canary_key[0] ^ (uint64_t)(uintptr_t)inner;
-    unsigned char diff = 0;
-    for (size_t i = 0; i < len; i += 8) {
-        state += 0x9e3779b97f4a7c15ULL;
-        uint64_t w = mix(state) ^ canary_key[1];
-        size_t n = len - i < 8 ? len - i : 8;
-        for (size_t j = 0; j < n; j++) {
-            unsigned char c = (unsigned char)(w >> (8 * j));
-            if (out)
-                out[i + j] = c;
-            else
-                diff |= have[i + j] ^ c;
-        }
+    return mix(seed + (i + 1) * 0x9e3779b97f4a7c15ULL) ^ canary_key[1];
+}
+
+static inline uint64_t canary_seed(const unsigned char *inner)
+{
+    return canary_key[0] ^ (uint64_t)(uintptr_t)inner;
+}
+
+/* Fill the first len bytes of inner with its canary: whole words, then the
+ * low bytes of one more word. */
+static void canary_write(unsigned char *inner, size_t len)
+{
+    uint64_t seed = canary_seed(inner);
+    size_t words = len / 8;
+    for (size_t i = 0; i < words; i++) {
+        uint64_t w = canary_word(seed, i);
+        memcpy(inner + 8 * i, &w, 8);
     }
+    uint64_t w = canary_word(seed, words);
+    for (size_t j = 0; j < len % 8; j++)
+        inner[8 * words + j] = (unsigned char)(w >> (8 * j));
+}
+
+/* Whether the first len bytes of inner still hold what canary_write put there. */
+static int canary_intact(const unsigned char *inner, size_t len)
+{
+    uint64_t seed = canary_seed(inner), diff = 0;
+    size_t words = len / 8;
+    for (size_t i = 0; i < words; i++) {
+        uint64_t have;
+        memcpy(&have, inner + 8 * i, 8);
+        diff |= have ^ canary_word(seed, i);
+    }
+    uint64_t w = canary_word(seed, words);
+    for (size_t j = 0; j < len % 8; j++)
+        diff |= (unsigned char)(inner[8 * words + j] ^ (unsigned char)(w >> (8 * j)));
     return diff == 0;
 }
 
@@ -117,8 +138,9 @@ int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b)
     b->inner_len = inner_len;
     b->data = inner + inner_len - size;
     b->size = size;
+    b->prot = SM_PROT_READ_WRITE;
     b->flags = flags;
-    canary(inner, inner, NULL, inner_len - size);
+    canary_write(inner, inner_len - size);
     b->slot = sm_live_add(inner, inner_len);
     return 0;
 
@@ -132,7 +154,10 @@ int sm_buffer_protect(sm_buffer *b, int prot)
 {
     if (b->base == NULL)
         return EBADF;
-    return sm_protect(b->inner, b->inner_len, prot);
+    int e = sm_protect(b->inner, b->inner_len, prot);
+    if (e == 0)
+        b->prot = prot;
+    return e;
 }
 
 static unsigned char *claim(sm_buffer *b)
@@ -140,24 +165,48 @@ static unsigned char *claim(sm_buffer *b)
     return __atomic_exchange_n(&b->base, NULL, __ATOMIC_ACQ_REL);
 }
 
+static int scrub(const sm_buffer *b)
+{
+    /* The pages are read-write already unless a protect or the crash
+     * handler's seal said otherwise; mprotect only then. */
+    if (b->prot != SM_PROT_READ_WRITE || sm_live_sealed()) {
+        int e = sm_protect(b->inner, b->inner_len, SM_PROT_READ_WRITE);
+        if (e)
+            return e;
+    }
+    sm_wipe(b->data, b->size);
+    if (!(b->flags & SM_FLAG_NO_CANARY_CHECK) &&
+        !canary_intact(b->inner, b->inner_len - b->size))
+        sm_fatal_canary(b->size);
+    sm_wipe(b->inner, b->inner_len);
+    if (b->locked)
+        sm_unlock(b->inner, b->inner_len);
+    return 0;
+}
+
 int sm_buffer_destroy(sm_buffer *b)
 {
     unsigned char *base = claim(b);
     if (base == NULL)
         return 0;
-    int e = sm_protect(b->inner, b->inner_len, SM_PROT_READ_WRITE);
-    if (e)
+    int e = scrub(b);
+    if (e) {
+        __atomic_store_n(&b->base, base, __ATOMIC_RELEASE);
         return e;
-    size_t canary_len = b->inner_len - b->size;
-    sm_wipe(b->data, b->size);
-    if (!(b->flags & SM_FLAG_NO_CANARY_CHECK) &&
-        !canary(b->inner, NULL, b->inner, canary_len))
-        sm_fatal_canary(b->size);
-    sm_wipe(b->inner, b->inner_len);
-    if (b->locked)
-        sm_unlock(b->inner, b->inner_len);
+    }
     sm_live_remove(b->slot);
     return sm_unmap(base, b->total);
+}
+
+int sm_buffer_destroy_all(sm_buffer *const *bs, size_t n)
+{
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        int e = sm_buffer_destroy(bs[i]);
+        if (first == 0)
+            first = e;
+    }
+    return first;
 }
 
 int sm_buffer_abandon(sm_buffer *b)

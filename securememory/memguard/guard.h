@@ -28,6 +28,7 @@ typedef struct sm_buffer {
     unsigned char *data;  /* last data byte touches the trailing guard page */
     size_t size;
     int locked;
+    int prot;             /* SM_PROT_* of the inner pages, as last set here */
     int flags;
     int slot;             /* index in the live table */
     int failed_step;      /* SM_STEP_* when create failed */
@@ -37,6 +38,8 @@ typedef struct sm_buffer {
 int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b);
 /* Wipe, verify the canary (fatal on mismatch), unlock, unmap. Idempotent. */
 int sm_buffer_destroy(sm_buffer *b);
+/* Destroy n buffers in one call; returns 0 or the first error. */
+int sm_buffer_destroy_all(sm_buffer *const *bs, size_t n);
 /* Drop a buffer inherited across fork: its pages were wiped, so no canary check. */
 int sm_buffer_abandon(sm_buffer *b);
 int sm_buffer_protect(sm_buffer *b, int prot);
@@ -52,6 +55,8 @@ int sm_live_add(void *addr, size_t len);
 void sm_live_remove(int slot);
 void sm_live_reset(void);
 size_t sm_live_count(void);
+/* Nonzero once the crash handler has left live pages NO_ACCESS. */
+int sm_live_sealed(void);
 void sm_wipe_all(void);
 void sm_fatal_canary(size_t size);
 int sm_crash_install(void);

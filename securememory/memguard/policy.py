@@ -29,13 +29,16 @@ class MlockPolicy(enum.StrEnum):
     DISABLED = "disabled"
 
 
-_NATIVE = {
-    MlockPolicy.REQUIRE: lib.SM_LOCK_REQUIRE,
-    MlockPolicy.BEST_EFFORT: lib.SM_LOCK_BEST_EFFORT,
-    MlockPolicy.DISABLED: lib.SM_LOCK_NONE,
+_NATIVE: dict[MlockPolicy, int] = {
+    MlockPolicy.REQUIRE: int(lib.SM_LOCK_REQUIRE),
+    MlockPolicy.BEST_EFFORT: int(lib.SM_LOCK_BEST_EFFORT),
+    MlockPolicy.DISABLED: int(lib.SM_LOCK_NONE),
 }
 
 _process_policy: MlockPolicy | None = None
+# The environment's value as last read (os.environ's stored form) and its policy.
+_env_seen: tuple[object, MlockPolicy] = (None, MlockPolicy.REQUIRE)
+_ENV_KEY = os.environ.encodekey(ENV_VAR)
 _warned = False
 _warn_lock = threading.Lock()
 
@@ -60,11 +63,22 @@ def set_mlock_policy(policy: MlockPolicy | str | None) -> None:
 
 
 def get_mlock_policy() -> MlockPolicy:
-    """The process-wide policy in force."""
+    """The process-wide policy in force (the environment is read on every call)."""
+    global _env_seen
     if _process_policy is not None:
         return _process_policy
-    env = os.environ.get(ENV_VAR)
-    return parse(env, ENV_VAR) if env else MlockPolicy.REQUIRE
+    # Read os.environ's store directly: Mapping.get raises and catches a
+    # KeyError whenever the variable is unset.
+    environ = os.environ
+    store = getattr(environ, "_data", None)
+    raw = environ.get(ENV_VAR) if store is None else store.get(_ENV_KEY)
+    seen = _env_seen
+    if raw == seen[0]:
+        return seen[1]
+    value = raw if store is None or raw is None else environ.decodevalue(raw)
+    policy = parse(value, ENV_VAR) if value else MlockPolicy.REQUIRE
+    _env_seen = (raw, policy)
+    return policy
 
 
 def resolve(policy: MlockPolicy | str | None) -> MlockPolicy:
@@ -72,8 +86,9 @@ def resolve(policy: MlockPolicy | str | None) -> MlockPolicy:
     return get_mlock_policy() if policy is None else parse(policy)
 
 
-def native_mode(policy: MlockPolicy) -> int:
-    return int(_NATIVE[policy])
+def lock_mode(policy: MlockPolicy | str | None) -> int:
+    """The native SM_LOCK_* mode for one call's policy (None: the process-wide one)."""
+    return _NATIVE[get_mlock_policy() if policy is None else parse(policy)]
 
 
 def warn_unlocked(error: MemoryLockError) -> None:

@@ -12,7 +12,6 @@ objects created before the fork see a different generation and refuse to work
 from __future__ import annotations
 
 import os
-import threading
 import weakref
 from typing import Generic, TypeVar
 
@@ -22,32 +21,30 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A thread-safe set of live objects keyed by identity."""
+    """A thread-safe set of live objects keyed by identity.
+
+    Needs no lock of its own: each method is one dict operation, atomic under
+    the GIL (``list(d.values())`` included: it runs no Python code).
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._live: dict[int, weakref.ref[T]] = {}
 
     def add(self, obj: T) -> None:
-        ref = weakref.ref(obj)
-        with self._lock:
-            self._live[id(obj)] = ref
+        self._live[id(obj)] = weakref.ref(obj)
 
     def remove(self, obj: T) -> None:
-        with self._lock:
-            self._live.pop(id(obj), None)
+        self._live.pop(id(obj), None)
 
     def count(self) -> int:
         return len(self._live)
 
     def snapshot(self) -> list[T]:
         """The objects alive now (a copy: safe to destroy while iterating)."""
-        with self._lock:
-            refs = list(self._live.values())
+        refs = list(self._live.values())
         return [obj for obj in (ref() for ref in refs) if obj is not None]
 
     def _reset(self) -> None:
-        self._lock = threading.Lock()
         self._live = {}
 
 
