@@ -4,8 +4,9 @@ The 32-byte key is never stored whole: two locked Buffers hold ``left`` and
 ``right`` with ``key = left XOR BLAKE2b-256(right)``. A daemon thread
 re-randomises the split every 500 ms without changing the key, so a snapshot
 of one half at one moment is useless later. :meth:`Coffer.view` derives the key
-(in C) into a third locked Buffer, yields it, and wipes it; no part of the key
-is ever a Python object.
+(in C) into a third locked Buffer, yields it, and wipes it; :meth:`Coffer.aead`
+derives it there only long enough to key one ChaCha20-Poly1305 object. No
+part of the key is ever a Python object.
 
 Created lazily on first use (never at import), replaced by purge(), recreated
 in a forked child with its own thread. The thread stops at interpreter exit.
@@ -13,7 +14,8 @@ in a forked child with its own thread. The thread stops at interpreter exit.
 Nonce budget: enclaves use random 96-bit nonces, so the chance of a nonce
 repeating after n seals is about n**2 / 2**97. The coffer allows
 :data:`NONCE_BUDGET` (2**32) seals per key (collision chance below 2**-33),
-then raises NonceBudgetError until purge() installs a new key.
+then raises NonceBudgetError until purge() installs a new key. A request for
+several seals at once (one Stream write) is granted whole or refused whole.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
 from .._native import ffi, lib
-from ..errors import NonceBudgetError
+from ..errors import BufferDestroyedError, NonceBudgetError
 from .buffer import Buffer
 from .policy import MlockPolicy
 from .registry import fork_state
@@ -44,6 +48,9 @@ class Coffer:
         self._left = Buffer.random(KEY_SIZE, mlock=mlock)
         self._right = Buffer.random(KEY_SIZE, mlock=mlock)
         self._scratch = Buffer(KEY_SIZE, mlock=mlock)
+        self._gen = fork_state.generation
+        self._structs = (self._left._b, self._right._b, self._scratch._b)
+        self._ptrs = (self._left._b.data, self._right._b.data, self._scratch._b.data)
         self._key_view = memoryview(ffi.buffer(self._scratch._b.data, KEY_SIZE)).toreadonly()
         self._seals = 0
         self._stop = threading.Event()
@@ -57,13 +64,31 @@ class Coffer:
 
     @property
     def alive(self) -> bool:
-        return self._left.alive and self._right.alive and self._scratch.alive
+        left, right, scratch = self._structs
+        return bool(self._gen == fork_state.generation and left.base and right.base and scratch.base)
+
+    def _check(self) -> None:
+        """Raise ForkedError or BufferDestroyedError unless every key buffer is usable (lock held)."""
+        left, right, scratch = self._structs
+        if not (self._gen == fork_state.generation and left.base and right.base and scratch.base):
+            for buf in (self._left, self._right, self._scratch):
+                buf._live()
+
+    def _spend(self, seals: int) -> None:
+        """Count ``seals`` against the nonce budget, all or none (lock held)."""
+        if self._seals + seals > NONCE_BUDGET:
+            raise NonceBudgetError(
+                f"this session key has sealed {self._seals} of {NONCE_BUDGET} enclaves allowed; "
+                "purge() to replace it"
+            )
+        self._seals += seals
 
     def rekey(self) -> None:
         """Re-randomise the split without changing the key."""
         with self._lock:
             if self.alive:
-                lib.sm_coffer_rekey(self._left._live().data, self._right._live().data)
+                left, right, _ = self._ptrs
+                lib.sm_coffer_rekey(left, right)
 
     def _rekey_loop(self) -> None:
         while not self._stop.wait(REKEY_INTERVAL):
@@ -71,25 +96,50 @@ class Coffer:
                 return
             self.rekey()
 
+    def aead(self, seals: int = 0) -> ChaCha20Poly1305:
+        """A ChaCha20-Poly1305 keyed with the session key; ``seals`` are counted
+        against the nonce budget first (all or none: NonceBudgetError).
+
+        The key is derived into the locked scratch buffer, copied into the AEAD
+        object and wiped before this returns. The object keeps its own copy of
+        the key inside OpenSSL while it lives: use it for one operation (one
+        enclave, one stream call) and drop it.
+        """
+        left_b, right_b, scratch_b = self._structs
+        with self._lock:
+            if not (self._gen == fork_state.generation and left_b.base and right_b.base and scratch_b.base):
+                self._check()
+            if seals:
+                self._spend(seals)
+            left, right, scratch = self._ptrs
+            lib.sm_coffer_key(left, right, scratch)
+            try:
+                return ChaCha20Poly1305(self._key_view)
+            finally:
+                lib.sm_wipe(scratch, KEY_SIZE)
+
+    def spend(self, seals: int) -> None:
+        """Count ``seals`` made with an :meth:`aead` object against the nonce budget."""
+        with self._lock:
+            self._spend(seals)
+
     @contextlib.contextmanager
     def view(self, *, sealing: bool = False) -> Iterator[memoryview]:
         """Yield the key as a read-only view of locked memory, wiped on exit.
 
-        ``sealing=True`` counts one seal against the nonce budget.
+        ``sealing=True`` counts one seal against the nonce budget. The lock is
+        held until the block ends; :meth:`aead` is the short path.
         """
         with self._lock:
-            scratch = self._scratch._live()
+            self._check()
             if sealing:
-                if self._seals >= NONCE_BUDGET:
-                    raise NonceBudgetError(
-                        f"this session key has sealed {NONCE_BUDGET} enclaves; purge() to replace it"
-                    )
-                self._seals += 1
-            lib.sm_coffer_key(self._left._live().data, self._right._live().data, scratch.data)
+                self._spend(1)
+            left, right, scratch = self._ptrs
+            lib.sm_coffer_key(left, right, scratch)
             try:
                 yield self._key_view
             finally:
-                lib.sm_wipe(scratch.data, KEY_SIZE)
+                lib.sm_wipe(scratch, KEY_SIZE)
 
     @property
     def seals(self) -> int:
@@ -130,6 +180,18 @@ def get_coffer(mlock: MlockPolicy | str | None = None) -> Coffer:
             h.coffer = Coffer(mlock)
             h.generation = fork_state.generation
         return h.coffer
+
+
+def session_aead(mlock: MlockPolicy | str | None = None, seals: int = 0) -> ChaCha20Poly1305:
+    """:meth:`Coffer.aead` of the session Coffer (created on first use as by :func:`get_coffer`)."""
+    h = _holder
+    coffer = h.coffer
+    if coffer is None or h.generation != fork_state.generation:
+        coffer = get_coffer(mlock)
+    try:
+        return coffer.aead(seals)
+    except BufferDestroyedError:
+        return get_coffer(mlock).aead(seals)
 
 
 def reset_coffer() -> None:

@@ -14,42 +14,42 @@ import os
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .._native import ffi, lib
 from ..errors import DecryptionError, InvalidArgumentError, InvalidTypeError
 from ..memcall.region import check_size
 from . import policy
 from .buffer import Buffer
-from .coffer import get_coffer
+from .coffer import session_aead
 from .wipe import source, wipe_bytes
 
 NONCE_SIZE = 12
 TAG_SIZE = 16
 OVERHEAD = NONCE_SIZE + TAG_SIZE
+FAILED = "enclave failed to authenticate: tampered, truncated or sealed under a purged key"
 
 
-def seal_into(plaintext: memoryview | Any, out: memoryview, mlock: policy.MlockPolicy | None = None) -> None:
+def seal_into(
+    plaintext: memoryview | Any, out: memoryview, mlock: policy.MlockPolicy | str | None = None
+) -> None:
     """Seal ``plaintext`` into ``out`` (exactly len(plaintext) + OVERHEAD bytes)."""
     nonce = os.urandom(NONCE_SIZE)
     out[:NONCE_SIZE] = nonce
-    with get_coffer(mlock).view(sealing=True) as key:
-        ChaCha20Poly1305(key).encrypt_into(nonce, plaintext, None, out[NONCE_SIZE:])
+    session_aead(mlock, 1).encrypt_into(nonce, plaintext, None, out[NONCE_SIZE:])
 
 
-def open_into(sealed: memoryview, out: memoryview, mlock: policy.MlockPolicy | None = None) -> None:
-    """Authenticate and decrypt ``sealed`` into ``out``; wipes ``out`` and raises
-    DecryptionError on any failure (cryptography writes before it verifies)."""
-    if len(sealed) != len(out) + OVERHEAD or len(out) < 1:
+def open_into(sealed: memoryview, out: Any, mlock: policy.MlockPolicy | str | None = None) -> None:
+    """Authenticate and decrypt ``sealed`` into ``out`` (a writable buffer); wipes
+    ``out`` and raises DecryptionError on any failure (cryptography writes before
+    it verifies)."""
+    n = len(out)
+    if len(sealed) != n + OVERHEAD or n < 1:
         raise DecryptionError(f"sealed data of {len(sealed)} bytes is malformed")
     try:
-        with get_coffer(mlock).view() as key:
-            ChaCha20Poly1305(key).decrypt_into(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, out)
+        session_aead(mlock).decrypt_into(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, out)
     except InvalidTag:
         wipe_bytes(out)
-        raise DecryptionError(
-            "enclave failed to authenticate: tampered, truncated or sealed under a purged key"
-        ) from None
+        raise DecryptionError(FAILED) from None
 
 
 class Enclave:
@@ -111,15 +111,23 @@ class Enclave:
         authenticate, and MemoryLockError (holding no lock) when the buffer
         cannot be locked under the mlock policy.
         """
-        if self.size < 1:
+        size = len(self._sealed) - OVERHEAD
+        if size < 1:
             raise DecryptionError(f"sealed data of {len(self._sealed)} bytes is shorter than its overhead")
-        buf = Buffer(self.size, mlock=mlock)
+        sealed = memoryview(self._sealed)
+        buf = Buffer(size, mlock=mlock)
         try:
-            open_into(memoryview(self._sealed), buf.view(), policy.resolve(mlock))
+            data = buf._b.data
+            out: Any = ffi.buffer(data, size)
+            try:
+                session_aead(mlock).decrypt_into(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, out)
+            except InvalidTag:
+                lib.sm_wipe(data, size)
+                raise DecryptionError(FAILED) from None
+            buf.freeze()
         except BaseException:
             buf.destroy()
             raise
-        buf.freeze()
         return buf
 
     def __repr__(self) -> str:

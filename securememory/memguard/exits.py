@@ -8,19 +8,18 @@ from typing import NoReturn
 
 from ..errors import SecureMemoryError
 from .buffer import destroy_all
-from .coffer import _holder, reset_coffer
+from .coffer import reset_coffer
 
 
 def purge() -> None:
     """Destroy every live Buffer (verifying canaries) and replace the session key.
 
     Enclaves sealed before the purge can no longer be opened. A canary mismatch
-    found here is fatal, as in destroy().
+    found here is fatal, as in destroy(). Meant for exit paths: memory that
+    another thread is reading through a borrow or view at that moment is
+    unmapped under it, and touching it faults.
     """
-    with _holder.lock:
-        coffer = _holder.coffer
-    if coffer is not None:
-        reset_coffer()
+    reset_coffer()
     destroy_all()
 
 

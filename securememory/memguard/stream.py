@@ -1,24 +1,61 @@
 """Stream: data too large to lock at once, held as a queue of sealed chunks.
 
-Each chunk (default 4 pages) is an Enclave. Reading decrypts one chunk at a
-time into a single guarded scratch buffer owned by the stream, so locked
-memory stays one chunk however large the stream grows.
+Each chunk (default 4 pages) is sealed like an Enclave: ``nonce || ciphertext
+|| tag``. One ``write`` stores all its chunks in one allocation (a chunk is a
+memoryview into it) and keys one AEAD object for all of them; one
+``readinto`` likewise decrypts every whole chunk it consumes straight into the
+caller's buffer with one AEAD object. The AEAD objects are dropped when the
+call returns (OpenSSL keeps a copy of the key while one lives). A chunk only
+partly read is decrypted into a single guarded scratch buffer owned by the
+stream, and its leftover resealed, so locked memory stays one chunk however
+large the stream grows.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import mmap
+import os
 import threading
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
 
 from .._native import ffi, lib
-from ..errors import InvalidTypeError, StreamEmptyError
+from ..errors import DecryptionError, InvalidTypeError, NonceBudgetError, StreamEmptyError
 from ..memcall.region import check_size, page_size
 from . import policy
 from .buffer import Buffer
-from .enclave import OVERHEAD, open_into, seal_into
+from .coffer import get_coffer
+from .enclave import FAILED, NONCE_SIZE, OVERHEAD
 from .wipe import source
 
 DEFAULT_CHUNK_PAGES = 4
+
+_ARENA_MIN = 2 << 20
+_MAP_FLAGS = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
+_HUGEPAGE = getattr(mmap, "MADV_HUGEPAGE", None)
+
+
+def _arena(size: int) -> memoryview:
+    """Writable, zeroed memory for sealed chunks (ciphertext: nothing secret).
+
+    Large writes get a private anonymous mapping that may use transparent huge
+    pages, which costs far fewer page faults than a heap bytearray of the same
+    size; it is unmapped once no chunk refers to it.
+    """
+    if size >= _ARENA_MIN and _MAP_FLAGS and hasattr(mmap, "MAP_PRIVATE"):
+        try:
+            region = mmap.mmap(-1, size, flags=_MAP_FLAGS)
+        except OSError:
+            pass
+        else:
+            if _HUGEPAGE is not None:
+                with contextlib.suppress(OSError):
+                    region.madvise(_HUGEPAGE)
+            return memoryview(region)
+    return memoryview(bytearray(size))
 
 
 class Stream:
@@ -33,9 +70,10 @@ class Stream:
             chunk_size = DEFAULT_CHUNK_PAGES * page_size()
         self._chunk_size = check_size(chunk_size, "chunk_size")
         self._mlock = policy.resolve(mlock)
-        self._chunks: collections.deque[bytearray] = collections.deque()
+        self._chunks: collections.deque[Any] = collections.deque()
         self._size = 0
         self._scratch: Buffer | None = None
+        self._scratch_mv: memoryview | None = None
         self._lock = threading.Lock()
 
     @property
@@ -53,16 +91,42 @@ class Stream:
     def write(self, data: object) -> int:
         """Seal ``data`` onto the end of the stream; wipes ``data`` when writable.
 
-        Returns the number of bytes written. A ``bytes`` cannot be wiped.
+        Returns the number of bytes written. A ``bytes`` cannot be wiped. All
+        of ``data`` is written or none of it (NonceBudgetError when the session
+        key cannot seal that many chunks).
         """
         ptr, n, writable = source(data)
+        if n == 0:
+            return 0
+        chunk = self._chunk_size
+        count = -(-n // chunk)
+        step = chunk + OVERHEAD
+        store = _arena(n + count * OVERHEAD)
+        nonces = memoryview(os.urandom(NONCE_SIZE * count))
+        src = memoryview(ffi.buffer(ptr, n))
+        sealed: list[memoryview] = []
+        append = sealed.append
         with self._lock:
-            for offset in range(0, n, self._chunk_size):
-                length = min(self._chunk_size, n - offset)
-                sealed = bytearray(length + OVERHEAD)
-                seal_into(ffi.buffer(ptr + offset, length), memoryview(sealed), self._mlock)
-                self._chunks.append(sealed)
-                self._size += length
+            encrypt = get_coffer(self._mlock).aead(count).encrypt_into
+            try:
+                at = 0
+                for offset in range(0, n - chunk, chunk):
+                    nonce = nonces[:NONCE_SIZE]
+                    nonces = nonces[NONCE_SIZE:]
+                    out = store[at : at + step]
+                    out[:NONCE_SIZE] = nonce
+                    encrypt(nonce, src[offset : offset + chunk], None, out[NONCE_SIZE:])
+                    append(out)
+                    at += step
+                offset = (count - 1) * chunk
+                out = store[at:]
+                out[:NONCE_SIZE] = nonces
+                encrypt(nonces, src[offset:], None, out[NONCE_SIZE:])
+                append(out)
+            finally:
+                del encrypt
+            self._chunks.extend(sealed)
+            self._size += n
         if writable:
             lib.sm_wipe(ptr, n)
         return n
@@ -73,40 +137,82 @@ class Stream:
         Sized by the chunks actually read, so a large chunk_size costs nothing
         until that much data is written.
         """
-        if self._scratch is None or not self._scratch.alive or self._scratch.size < length:
-            if self._scratch is not None:
-                self._scratch.destroy()
-            self._scratch = Buffer(length, mlock=self._mlock)
-        return self._scratch.view()[:length]
+        scratch = self._scratch
+        if scratch is None or self._scratch_mv is None or not scratch.alive or scratch.size < length:
+            self._scratch_mv = None
+            if scratch is not None:
+                scratch.destroy()
+                self._scratch = None
+            scratch = self._scratch = Buffer(length, mlock=self._mlock)
+            self._scratch_mv = scratch.view()
+        return self._scratch_mv[:length]
 
     def readinto(self, buf: object) -> int:
         """Fill ``buf`` from the front of the stream; returns bytes read (0 at the end).
 
-        A partly read chunk is resealed and stays at the front.
+        Whole chunks are decrypted straight into ``buf``; a partly read chunk
+        goes through the locked scratch buffer and its leftover is resealed and
+        stays at the front. A chunk that fails to authenticate stays at the
+        front: DecryptionError if nothing was read before it, else the bytes
+        read so far are returned and the next call raises.
         """
         ptr, want, writable = source(buf)
         if not writable:
             raise InvalidTypeError("readinto needs a writable buffer")
+        if want == 0:
+            return 0
+        dst = memoryview(ffi.buffer(ptr, want))
         done = 0
         with self._lock:
-            while done < want and self._chunks:
-                sealed = self._chunks.popleft()
-                length = len(sealed) - OVERHEAD
-                plain = self._scratch_view(length)
-                try:
-                    open_into(memoryview(sealed), plain, self._mlock)
-                except BaseException:
-                    self._chunks.appendleft(sealed)
+            chunks = self._chunks
+            if not chunks:
+                return 0
+            coffer = get_coffer(self._mlock)
+            aead = coffer.aead()
+            decrypt = aead.decrypt_into
+            try:
+                while chunks:
+                    sealed = chunks[0]
+                    length = len(sealed) - OVERHEAD
+                    if length < 1:
+                        raise DecryptionError(f"sealed data of {len(sealed)} bytes is malformed")
+                    if length <= want - done:
+                        out = dst[done : done + length]
+                        try:
+                            decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, out)
+                        except InvalidTag:
+                            lib.sm_wipe(ptr + done, length)
+                            raise DecryptionError(FAILED) from None
+                        chunks.popleft()
+                        done += length
+                        if done == want:
+                            break
+                        continue
+                    take = want - done
+                    plain = self._scratch_view(length)
+                    plain_ptr = ffi.from_buffer(plain)
+                    try:
+                        try:
+                            decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, plain)
+                        except InvalidTag:
+                            raise DecryptionError(FAILED) from None
+                        coffer.spend(1)
+                        rest = bytearray(length - take + OVERHEAD)
+                        nonce = os.urandom(NONCE_SIZE)
+                        rest[:NONCE_SIZE] = nonce
+                        aead.encrypt_into(nonce, plain[take:], None, memoryview(rest)[NONCE_SIZE:])
+                        ffi.memmove(ptr + done, plain_ptr, take)
+                    finally:
+                        lib.sm_wipe(plain_ptr, length)
+                    chunks[0] = memoryview(rest)
+                    done += take
+                    break
+            except (DecryptionError, NonceBudgetError):
+                if not done:
                     raise
-                take = min(length, want - done)
-                ffi.memmove(ptr + done, ffi.from_buffer(plain), take)
-                if take < length:
-                    rest = bytearray(length - take + OVERHEAD)
-                    seal_into(plain[take:], memoryview(rest), self._mlock)
-                    self._chunks.appendleft(rest)
-                lib.sm_wipe(ffi.from_buffer(plain), length)
-                done += take
-                self._size -= take
+            finally:
+                self._size -= done
+                del decrypt, aead
         return done
 
     def next(self) -> Buffer:
@@ -117,7 +223,7 @@ class Stream:
             sealed = self._chunks[0]
             buf = Buffer(len(sealed) - OVERHEAD, mlock=self._mlock)
             try:
-                open_into(memoryview(sealed), buf.view(), self._mlock)
+                self._open_all([sealed], ffi.buffer(buf._b.data, buf.size))
             except BaseException:
                 buf.destroy()
                 raise
@@ -133,12 +239,7 @@ class Stream:
                 raise StreamEmptyError("stream is empty")
             buf = Buffer(self._size, mlock=self._mlock)
             try:
-                view = buf.view()
-                offset = 0
-                for sealed in self._chunks:
-                    length = len(sealed) - OVERHEAD
-                    open_into(memoryview(sealed), view[offset : offset + length], self._mlock)
-                    offset += length
+                self._open_all(self._chunks, ffi.buffer(buf._b.data, buf.size))
             except BaseException:
                 buf.destroy()
                 raise
@@ -147,11 +248,31 @@ class Stream:
         buf.freeze()
         return buf
 
+    def _open_all(self, chunks: Any, out: Any) -> None:
+        """Decrypt ``chunks`` back to back into ``out`` (exactly their plaintext size)
+        with one AEAD object; wipes ``out`` and raises DecryptionError on any failure."""
+        view = memoryview(out)
+        decrypt = get_coffer(self._mlock).aead().decrypt_into
+        try:
+            offset = 0
+            for sealed in chunks:
+                length = len(sealed) - OVERHEAD
+                if length < 1 or offset + length > len(view):
+                    raise DecryptionError(f"sealed data of {len(sealed)} bytes is malformed")
+                decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, view[offset : offset + length])
+                offset += length
+        except InvalidTag:
+            lib.sm_wipe(ffi.from_buffer(view), len(view))
+            raise DecryptionError(FAILED) from None
+        finally:
+            del decrypt
+
     def destroy(self) -> None:
         """Drop every chunk and the scratch buffer."""
         with self._lock:
             self._chunks.clear()
             self._size = 0
+            self._scratch_mv = None
             if self._scratch is not None:
                 self._scratch.destroy()
                 self._scratch = None
