@@ -64,7 +64,7 @@ def test_one_input(data: bytes) -> None:
                 else:
                     with contextlib.suppress(ZeroDivisionError):
                         secret.with_bytes(lambda v: 1 // 0)
-                check(closed or secret._count == 0, "borrow count leaked")
+                check(closed or secret.borrows == 0, "borrow count leaked")
             except SecretClosedError:
                 check(closed, "SecretClosedError on an open secret")
             check(secret.closed == closed, "closed flag")
