@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 
 @dataclass
@@ -68,6 +69,34 @@ def read_errno(pid: int, addr: int, length: int) -> int:
         return e.errno or -1
 
 
+def _read_all(f: BinaryIO, m: Mapping) -> bytes:
+    """Every readable byte of mapping ``m``; unreadable pages read as zeros.
+
+    /proc/PID/mem stops a read at the first page it cannot read, so the
+    mapping is read page by page after a short read.
+    """
+    try:
+        f.seek(m.start)
+        data = f.read(m.size)
+    except OSError:
+        data = b""
+    if len(data) == m.size:
+        return data
+    page = 4096
+    chunks = [data]
+    pos = m.start + len(data) - len(data) % page
+    chunks[0] = data[: len(data) - len(data) % page]
+    while pos < m.end:
+        try:
+            f.seek(pos)
+            chunk = f.read(page)
+        except OSError:
+            chunk = b""
+        chunks.append(chunk.ljust(page, b"\0"))
+        pos += page
+    return b"".join(chunks)
+
+
 def find(pid: int, needle: bytes, exclude: list[tuple[int, int]] | None = None) -> list[int]:
     """Addresses of every copy of ``needle`` in ``pid``'s memory outside ``exclude``.
 
@@ -82,10 +111,8 @@ def find(pid: int, needle: bytes, exclude: list[tuple[int, int]] | None = None) 
         for m in mappings(pid):
             if m.path in ("[vvar]", "[vvar_vclock]", "[vsyscall]"):
                 continue
-            try:
-                f.seek(m.start)
-                data = f.read(m.size)
-            except OSError:
+            data = _read_all(f, m)
+            if not data:
                 continue
             i = data.find(needle)
             while i >= 0:

@@ -22,11 +22,11 @@ from .errors import (
     ViewEscapedError,
 )
 from .factory import Backend, SecretFactory
-from .memguard import MlockPolicy, get_mlock_policy, set_mlock_policy
+from .memguard import MlockPolicy, get_mlock_policy, purge, safe_exit, set_mlock_policy
 from .metrics import metrics
 from .reader import SecretReader
 from .secret import Secret
-from .signals import catch_interrupt, catch_signal, purge, safe_exit
+from .signals import catch_interrupt, catch_signal
 from .stream import Stream
 
 __version__ = "0.1.0"

@@ -40,6 +40,10 @@ class ProtectionError(SecureMemoryError):
         self.errno = errno
 
 
+class EntropyError(SecureMemoryError):
+    """The kernel's random number generator failed (getrandom refused or unavailable)."""
+
+
 class UnsupportedError(SecureMemoryError):
     """The kernel or platform lacks a requested protection (e.g. memfd_secret)."""
 
@@ -89,8 +93,9 @@ class SecretClosedError(SecureMemoryError):
 class ViewEscapedError(SecureMemoryError):
     """A memoryview of a secret outlived the borrow that handed it out.
 
-    The memory is made inaccessible again regardless; touching the escaped view
-    afterwards would fault.
+    The memory is made inaccessible again regardless. The escaped view must not
+    be used: touching it faults while the secret is open, and after close() its
+    address may belong to other memory.
     """
 
 
@@ -168,6 +173,7 @@ __all__ = [
     "BorrowError",
     "BufferDestroyedError",
     "DecryptionError",
+    "EntropyError",
     "ForkedError",
     "InvalidArgumentError",
     "InvalidTypeError",

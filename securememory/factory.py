@@ -22,7 +22,7 @@ from .errors import InvalidArgumentError, InvalidTypeError, SourceReadError
 from .memguard import Buffer, MlockPolicy
 from .memguard.buffer import fill_from, readinto_of
 from .memguard.policy import parse, resolve
-from .memguard.wipe import source
+from .memguard.wipe import fill_random, source
 from .secret import Secret
 
 
@@ -79,19 +79,20 @@ class SecretFactory:
             region = LegacySecret.allocate(size, mlock)
             try:
                 fill(region.view()[:size])
+                return LegacySecret(region, size)
             except BaseException:
-                memcall.free(region)
+                if not region.freed:
+                    memcall.free(region)
                 raise
-            return LegacySecret(region, size)
         buf = Buffer(size, mlock=mlock)
         try:
             fill(buf.view())
+            if self._backend == Backend.ENCLAVE:
+                return EnclaveSecret(buf, mlock)
+            return ProtectedSecret(buf)
         except BaseException:
             buf.destroy()
             raise
-        if self._backend == Backend.ENCLAVE:
-            return EnclaveSecret(buf, mlock)
-        return ProtectedSecret(buf)
 
     def new(self, data: object) -> Secret:
         """A secret holding a copy of ``data``; a writable ``data`` is wiped afterwards.
@@ -112,7 +113,7 @@ class SecretFactory:
         """A secret of ``size`` random bytes generated in place from the kernel CSPRNG."""
 
         def generate(view: memoryview) -> None:
-            lib.sm_random(ffi.from_buffer(view), len(view))
+            fill_random(ffi.from_buffer(view), len(view))
 
         return self._make(size, generate)
 

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from ._native import ffi
-from .errors import InvalidTypeError
+from .errors import InvalidArgumentError, InvalidTypeError
 from .secret import Secret
 
 
@@ -49,8 +49,12 @@ class SecretReader(io.RawIOBase):
         return True
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._secret)}[whence]
-        self._pos = max(0, base + offset)
+        bases = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._secret)}
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            raise InvalidTypeError(f"offset must be an int, not {type(offset).__name__}")
+        if whence not in bases:
+            raise InvalidArgumentError(f"whence must be SEEK_SET, SEEK_CUR or SEEK_END, not {whence!r}")
+        self._pos = max(0, bases[whence] + offset)
         return self._pos
 
     def tell(self) -> int:

@@ -36,6 +36,7 @@ from .errors import (
     SecretClosedError,
     ViewEscapedError,
 )
+from .memguard.exits import on_purge
 from .memguard.registry import Registry, fork_state
 from .metrics import metrics
 
@@ -160,7 +161,7 @@ class Secret(abc.ABC):
         if escaped:
             raise ViewEscapedError(
                 "a view of the secret outlived its borrow; the memory is inaccessible again "
-                "and touching that view would fault"
+                "and that view must not be used"
             )
 
     def _exited(self, code: int) -> None:
@@ -250,7 +251,8 @@ class Secret(abc.ABC):
 
         A second close() is a no-op (it returns once the first has finished).
         Closing from inside one of this secret's own borrows raises BorrowError
-        (it would wait for itself forever). In a forked child it only marks the
+        (it would wait for itself forever); the gate tracks up to 16 threads
+        borrowing at once for this check. In a forked child it only marks the
         secret closed: its pages there were wiped at fork.
         """
         if self._gen != fork_state.generation:
@@ -321,3 +323,6 @@ def purge_secrets() -> None:
     """Destroy every live Secret at once, without waiting for borrows."""
     for secret in live_secrets.snapshot():
         secret._purge()
+
+
+on_purge(purge_secrets)

@@ -1,9 +1,13 @@
-"""Signals and exits: purge every secret before the process ends.
+"""Signals: wipe every secret before the process ends.
 
 One handler table: registering a signal again replaces its earlier handler;
 other signals, and handlers other libraries installed for them, are left alone.
-On a caught signal the handler runs, every Secret and Buffer is purged, and the
-process exits with status 128 + the signal number.
+On a caught signal the handler runs, the memory of every live Secret and
+Buffer (the session key included) is wiped, and the process exits with status
+128 + the signal number. The wipe is done in C without taking any lock, since
+the interrupted code may hold one; the exit releases the memory itself.
+Fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) are not catchable
+here: the crash wipe handles them in C.
 """
 
 from __future__ import annotations
@@ -15,11 +19,9 @@ import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import NoReturn
 
+from ._native import lib
 from .errors import InvalidArgumentError, InvalidTypeError
-from .memguard import purge as purge_buffers
-from .secret import purge_secrets
 
 Handler = Callable[[signal.Signals], None]
 
@@ -27,10 +29,7 @@ _table: dict[int, Handler | None] = {}
 _lock = threading.Lock()
 
 
-def purge() -> None:
-    """Destroy every live Secret and Buffer now and replace the session key."""
-    purge_secrets()
-    purge_buffers()
+_FATAL = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -39,7 +38,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         if handler is not None:
             handler(signal.Signals(signum))
     finally:
-        purge()
+        lib.sm_wipe_all()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
@@ -47,7 +46,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 def catch_signal(handler: Handler | None, *signals: int) -> None:
-    """On any of ``signals``: call ``handler(signal)``, purge, exit with 128 + signum.
+    """On any of ``signals``: call ``handler(signal)``, wipe every secret, exit with 128 + signum.
 
     Must be called from the main thread (a Python rule for signal handlers).
     Raises InvalidArgumentError for no signals or ones that cannot be caught.
@@ -62,6 +61,11 @@ def catch_signal(handler: Handler | None, *signals: int) -> None:
                 raise InvalidTypeError(f"signal must be an int or signal.Signals, not {type(sig).__name__}")
             if sig in (signal.SIGKILL, signal.SIGSTOP):
                 raise InvalidArgumentError(f"{signal.Signals(sig).name} cannot be caught")
+            if sig in _FATAL:
+                raise InvalidArgumentError(
+                    f"{signal.Signals(sig).name} is fatal: the crash wipe handles it in C, "
+                    "a Python handler would never run"
+                )
             try:
                 signal.signal(sig, _on_signal)
             except ValueError as e:
@@ -72,9 +76,3 @@ def catch_signal(handler: Handler | None, *signals: int) -> None:
 def catch_interrupt(handler: Handler | None = None) -> None:
     """Purge and exit on SIGINT (Ctrl-C) and SIGTERM, with status 128 + signum."""
     catch_signal(handler, signal.SIGINT, signal.SIGTERM)
-
-
-def safe_exit(code: int = 0) -> NoReturn:
-    """Purge every Secret and Buffer, then exit the interpreter with ``code``."""
-    purge()
-    sys.exit(code)

@@ -54,14 +54,17 @@ class Stream(io.RawIOBase):
 
     def chunks(self) -> Iterator[Secret]:
         """Consume the stream chunk by chunk, each as a Secret the caller closes."""
-        while True:
-            try:
-                yield self.next_secret()
-            except StreamEmptyError:
-                return
+        return self
 
     def __iter__(self) -> Iterator[Secret]:  # type: ignore[override]
-        return self.chunks()
+        return self
+
+    def __next__(self) -> Secret:  # type: ignore[override]
+        """The next chunk as a Secret (not a line: a secret stream has no lines)."""
+        try:
+            return self.next_secret()
+        except StreamEmptyError:
+            raise StopIteration from None
 
     def flush_secret(self) -> Secret:
         """Everything left as one Secret (locks the whole size at once)."""

@@ -74,7 +74,7 @@ def underflow_canary(env: Environment, sabotage: bool = False) -> Result:
 
     outcome = child.run(fn, observe=observe, at_exit=at_exit, env=env.child_env)
     at_death = outcome.observations[-1] if outcome.observations else None
-    wiped = at_death is None or bytes.fromhex(at_death) != MARK
+    wiped = at_death is not None and bytes.fromhex(at_death) == bytes(len(MARK))
     message = "canary verification failed; buffer overflow detected" in outcome.stderr
     ok = outcome.signal == signal.SIGABRT and message and wiped
     observed = (

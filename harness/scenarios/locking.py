@@ -8,7 +8,7 @@ from typing import Any
 
 from securememory import MemoryLockError, SecretFactory
 from securememory.errors import UnlockedMemoryWarning
-from securememory.memcall.system import locked_bytes
+from securememory.memcall import locked_bytes
 
 from .. import child, memory, restrict
 from ..scenario import Environment, Result, scenario, unsupported, verdict

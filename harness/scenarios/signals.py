@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import time
+import threading
 from typing import Any
 
 from securememory import SecretFactory, catch_interrupt
+from securememory.memguard import Buffer
 
 from .. import child, memory
 from ..scenario import Environment, Result, scenario, verdict
@@ -26,13 +27,17 @@ def caught_signal(env: Environment, signum: int = signal.SIGINT, sabotage: bool 
         else:
             catch_interrupt()
         secret = SecretFactory("protected").from_file(_file(ctx, "secret"))
+        buf = Buffer(32)
         ctx.checkpoint({"op": "kill", "key": "secret"})
-        while secret:
-            time.sleep(0.01)
+        while True:  # the signal lands in the middle of library calls, locks held
+            secret.with_bytes(len)
+            buf.wipe()
+            buf.freeze()
+            buf.melt()
 
     def observe(pid: int, msg: dict[str, Any]) -> Any:
         if msg["op"] == "kill":
-            os.kill(pid, signum)
+            threading.Timer(0.05, os.kill, (pid, signum)).start()
             return None
         return values.observe(pid, msg)
 
@@ -40,7 +45,7 @@ def caught_signal(env: Environment, signum: int = signal.SIGINT, sabotage: bool 
         return len(memory.find(pid, values.values["secret"]))
 
     try:
-        outcome = child.run(fn, observe=observe, at_exit=at_exit, env=env.child_env)
+        outcome = child.run(fn, observe=observe, at_exit=at_exit, env=env.child_env, timeout=20)
     finally:
         values.dir.cleanup()
     copies = outcome.observations[-1] if outcome.observations else None

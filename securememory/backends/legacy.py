@@ -1,16 +1,17 @@
 """The legacy backend (the old design): mmap + mlock + mprotect per secret.
 
 No guard pages and no canary; kept for compatibility and as the benchmark
-baseline. Its pages are still kept out of core dumps and wiped on fork.
+baseline. Its pages are still kept out of core dumps, wiped on fork, and
+wiped by the crash handler.
 """
 
 from __future__ import annotations
 
 from .. import memcall
-from .._native import ffi
+from .._native import ffi, lib
 from ..errors import MemoryLockError
 from ..memcall import Protection, Region
-from ..memguard import MlockPolicy
+from ..memguard import MlockPolicy, crash
 from ..memguard.policy import warn_unlocked
 from ..secret import Secret
 
@@ -22,6 +23,8 @@ class LegacySecret(Secret):
         memcall.protect(region, Protection.NO_ACCESS)
         self._region = region
         start = ffi.cast("unsigned char *", region.address)
+        crash.ensure_installed()
+        self._slot = lib.sm_live_add(start, region.size)  # wiped on a crash or a caught signal
         super().__init__(size, start, (start, region.size))
 
     @classmethod
@@ -45,6 +48,7 @@ class LegacySecret(Secret):
 
     def _destroy(self) -> None:
         if not self._region.freed:
+            lib.sm_live_remove(self._slot)
             memcall.free(self._region)
 
     @property

@@ -21,6 +21,7 @@ from .region import (
     unlock,
     wipe_on_fork,
 )
+from .system import locked_bytes
 
 __all__ = [
     "Capabilities",
@@ -32,6 +33,7 @@ __all__ = [
     "dont_dump",
     "free",
     "lock",
+    "locked_bytes",
     "page_size",
     "protect",
     "unlock",

@@ -37,7 +37,7 @@ from ..memcall.region import MAX_SIZE, check_size, owned_view
 from ..memcall.system import lock_error
 from . import crash, policy
 from .registry import fork_state, registry
-from .wipe import source
+from .wipe import fill_random, source
 
 if TYPE_CHECKING:
     from .enclave import Enclave
@@ -124,7 +124,11 @@ class Buffer:
     def random(cls, size: int, *, mlock: policy.MlockPolicy | str | None = None) -> Buffer:
         """A buffer filled in place from the kernel CSPRNG."""
         buf = cls(size, mlock=mlock)
-        lib.sm_random(buf._b.data, buf._b.size)
+        try:
+            fill_random(buf._b.data, buf._b.size)
+        except BaseException:
+            buf.destroy()
+            raise
         return buf
 
     @classmethod
@@ -271,7 +275,7 @@ class Buffer:
         """Overwrite the data with random bytes."""
         with self._guard:
             b = self._writable()
-            lib.sm_random(b.data, b.size)
+            fill_random(b.data, b.size)
 
     def copy(self, src: object) -> None:
         """Copy ``src`` to the start of the data (at most ``size`` bytes)."""

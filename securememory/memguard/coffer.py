@@ -30,7 +30,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .._native import ffi, lib
-from ..errors import BufferDestroyedError, NonceBudgetError
+from ..errors import BorrowError, BufferDestroyedError, NonceBudgetError
 from .buffer import Buffer
 from .policy import MlockPolicy
 from .registry import fork_state
@@ -45,6 +45,7 @@ class Coffer:
 
     def __init__(self, mlock: MlockPolicy | str | None = None) -> None:
         self._lock = threading.Lock()
+        self._viewer: int | None = None
         self._left = Buffer.random(KEY_SIZE, mlock=mlock)
         self._right = Buffer.random(KEY_SIZE, mlock=mlock)
         self._scratch = Buffer(KEY_SIZE, mlock=mlock)
@@ -136,9 +137,11 @@ class Coffer:
                 self._spend(1)
             left, right, scratch = self._ptrs
             lib.sm_coffer_key(left, right, scratch)
+            self._viewer = threading.get_ident()
             try:
                 yield self._key_view
             finally:
+                self._viewer = None
                 lib.sm_wipe(scratch, KEY_SIZE)
 
     @property
@@ -146,8 +149,17 @@ class Coffer:
         """Seals made under this key."""
         return self._seals
 
+    def _refuse_inside_view(self) -> None:
+        if self._viewer == threading.get_ident():
+            raise BorrowError("cannot destroy or purge the session key from inside a view of it")
+
     def destroy(self) -> None:
-        """Stop the rekey thread and destroy the key halves."""
+        """Stop the rekey thread and destroy the key halves.
+
+        Raises BorrowError when called from inside this thread's own key view
+        (it would wait for itself).
+        """
+        self._refuse_inside_view()
         self._stop.set()
         with self._lock:
             for buf in (self._left, self._right, self._scratch):
@@ -198,7 +210,10 @@ def reset_coffer() -> None:
     """Destroy the current key (if any); the next use creates a new one."""
     h = _holder
     with h.lock:
-        coffer, h.coffer = h.coffer, None
+        coffer = h.coffer
+        if coffer is not None and h.generation == fork_state.generation:
+            coffer._refuse_inside_view()
+        h.coffer = None
     if coffer is not None and h.generation == fork_state.generation:
         coffer.destroy()
 

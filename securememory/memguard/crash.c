@@ -58,8 +58,10 @@ int sm_live_add(void *addr, size_t len)
             if (sm_map(bytes, 0, &p) == 0)
                 __atomic_store_n(&chunks[c], (slot *)p, __ATOMIC_RELEASE);
         }
-        if (chunks[c] != NULL)
-            i = n_slots++;
+        if (chunks[c] != NULL) {
+            i = n_slots;
+            __atomic_store_n(&n_slots, i + 1, __ATOMIC_RELEASE);
+        }
     }
     if (i >= 0) {
         slot *s = slot_at(i);
@@ -202,9 +204,14 @@ int sm_crash_install(void)
     sa.sa_sigaction = on_fatal;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    for (int i = 0; i < N_FATAL; i++)
-        if (sigaction(fatal_signals[i], &sa, &previous[i]) != 0)
-            return errno;
+    for (int i = 0; i < N_FATAL; i++) {
+        if (sigaction(fatal_signals[i], &sa, &previous[i]) != 0) {
+            int e = errno;
+            while (--i >= 0) /* put back what was replaced so far */
+                sigaction(fatal_signals[i], &previous[i], NULL);
+            return e;
+        }
+    }
     installed = 1;
     return 0;
 }

@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .._native import ffi, lib
 from ..errors import DecryptionError, InvalidArgumentError, InvalidTypeError
@@ -38,15 +39,18 @@ def seal_into(
     session_aead(mlock, 1).encrypt_into(nonce, plaintext, None, out[NONCE_SIZE:])
 
 
-def open_into(sealed: memoryview, out: Any, mlock: policy.MlockPolicy | str | None = None) -> None:
-    """Authenticate and decrypt ``sealed`` into ``out`` (a writable buffer); wipes
-    ``out`` and raises DecryptionError on any failure (cryptography writes before
-    it verifies)."""
+def decrypt_into(aead: ChaCha20Poly1305, sealed: memoryview | bytearray, out: Any) -> None:
+    """Authenticate and decrypt one sealed message into ``out`` (a writable buffer of
+    exactly its plaintext size) with ``aead``.
+
+    cryptography writes the plaintext before it checks the tag, so on any
+    failure ``out`` is wiped before DecryptionError is raised.
+    """
     n = len(out)
     if len(sealed) != n + OVERHEAD or n < 1:
         raise DecryptionError(f"sealed data of {len(sealed)} bytes is malformed")
     try:
-        session_aead(mlock).decrypt_into(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, out)
+        aead.decrypt_into(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, out)
     except InvalidTag:
         wipe_bytes(out)
         raise DecryptionError(FAILED) from None
@@ -117,13 +121,7 @@ class Enclave:
         sealed = memoryview(self._sealed)
         buf = Buffer(size, mlock=mlock)
         try:
-            data = buf._b.data
-            out: Any = ffi.buffer(data, size)
-            try:
-                session_aead(mlock).decrypt_into(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, out)
-            except InvalidTag:
-                lib.sm_wipe(data, size)
-                raise DecryptionError(FAILED) from None
+            decrypt_into(session_aead(mlock), sealed, ffi.buffer(buf._b.data, size))
             buf.freeze()
         except BaseException:
             buf.destroy()

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import atexit
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 from ..errors import SecureMemoryError
 from .buffer import destroy_all
 from .coffer import reset_coffer
+
+_before_purge: list[Callable[[], None]] = []
+
+
+def on_purge(hook: Callable[[], None]) -> None:
+    """Run ``hook`` at the start of every purge (the Secret layer closes its secrets there)."""
+    _before_purge.append(hook)
 
 
 def purge() -> None:
@@ -19,6 +27,8 @@ def purge() -> None:
     another thread is reading through a borrow or view at that moment is
     unmapped under it, and touching it faults.
     """
+    for hook in _before_purge:
+        hook()
     reset_coffer()
     destroy_all()
 

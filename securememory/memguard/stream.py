@@ -20,15 +20,13 @@ import os
 import threading
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-
 from .._native import ffi, lib
 from ..errors import DecryptionError, InvalidTypeError, NonceBudgetError, StreamEmptyError
 from ..memcall.region import check_size, page_size
 from . import policy
 from .buffer import Buffer
 from .coffer import get_coffer
-from .enclave import FAILED, NONCE_SIZE, OVERHEAD
+from .enclave import NONCE_SIZE, OVERHEAD, decrypt_into
 from .wipe import source
 
 DEFAULT_CHUNK_PAGES = 4
@@ -61,8 +59,8 @@ def _arena(size: int) -> memoryview:
 class Stream:
     """A FIFO of secret bytes, sealed in chunks of ``chunk_size`` bytes.
 
-    ``chunk_size`` defaults to 4 pages; it must be an int >= 1 (InvalidArgumentError
-    otherwise). Thread-safe: operations on one stream are serialised.
+    ``chunk_size`` defaults to 4 pages; a non-int raises InvalidTypeError, a value
+    below 1 InvalidArgumentError. Thread-safe: operations on one stream are serialised.
     """
 
     def __init__(self, chunk_size: int | None = None, *, mlock: policy.MlockPolicy | str | None = None) -> None:
@@ -169,7 +167,6 @@ class Stream:
                 return 0
             coffer = get_coffer(self._mlock)
             aead = coffer.aead()
-            decrypt = aead.decrypt_into
             try:
                 while chunks:
                     sealed = chunks[0]
@@ -177,12 +174,7 @@ class Stream:
                     if length < 1:
                         raise DecryptionError(f"sealed data of {len(sealed)} bytes is malformed")
                     if length <= want - done:
-                        out = dst[done : done + length]
-                        try:
-                            decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, out)
-                        except InvalidTag:
-                            lib.sm_wipe(ptr + done, length)
-                            raise DecryptionError(FAILED) from None
+                        decrypt_into(aead, sealed, dst[done : done + length])
                         chunks.popleft()
                         done += length
                         if done == want:
@@ -192,10 +184,7 @@ class Stream:
                     plain = self._scratch_view(length)
                     plain_ptr = ffi.from_buffer(plain)
                     try:
-                        try:
-                            decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, plain)
-                        except InvalidTag:
-                            raise DecryptionError(FAILED) from None
+                        decrypt_into(aead, sealed, plain)
                         coffer.spend(1)
                         rest = bytearray(length - take + OVERHEAD)
                         nonce = os.urandom(NONCE_SIZE)
@@ -212,7 +201,7 @@ class Stream:
                     raise
             finally:
                 self._size -= done
-                del decrypt, aead
+                del aead
         return done
 
     def next(self) -> Buffer:
@@ -252,20 +241,20 @@ class Stream:
         """Decrypt ``chunks`` back to back into ``out`` (exactly their plaintext size)
         with one AEAD object; wipes ``out`` and raises DecryptionError on any failure."""
         view = memoryview(out)
-        decrypt = get_coffer(self._mlock).aead().decrypt_into
+        aead = get_coffer(self._mlock).aead()
         try:
             offset = 0
             for sealed in chunks:
                 length = len(sealed) - OVERHEAD
                 if length < 1 or offset + length > len(view):
                     raise DecryptionError(f"sealed data of {len(sealed)} bytes is malformed")
-                decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], None, view[offset : offset + length])
+                decrypt_into(aead, sealed, view[offset : offset + length])
                 offset += length
-        except InvalidTag:
+        except BaseException:
             lib.sm_wipe(ffi.from_buffer(view), len(view))
-            raise DecryptionError(FAILED) from None
+            raise
         finally:
-            del decrypt
+            del aead
 
     def destroy(self) -> None:
         """Drop every chunk and the scratch buffer."""

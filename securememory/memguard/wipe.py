@@ -8,10 +8,11 @@ and left as it was: it is the caller's copy of the secret.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .._native import ffi, lib
-from ..errors import InvalidTypeError
+from ..errors import EntropyError, InvalidTypeError
 
 CData = Any
 
@@ -42,10 +43,17 @@ def wipe_bytes(data: object) -> None:
     lib.sm_wipe(ptr, n)
 
 
+def fill_random(ptr: CData, n: int) -> None:
+    """Fill ``n`` bytes at ``ptr`` from the kernel CSPRNG; EntropyError when it fails."""
+    code = lib.sm_random(ptr, n)
+    if code:
+        raise EntropyError(f"the kernel random number generator failed ({os.strerror(code)})")
+
+
 def scramble_bytes(data: object) -> None:
     """Overwrite a writable buffer with random bytes from the kernel CSPRNG."""
     ptr, n, writable = source(data)
     if not writable:
         raise InvalidTypeError(f"cannot scramble a read-only {type(data).__name__}")
     if n:
-        lib.sm_random(ptr, n)
+        fill_random(ptr, n)
