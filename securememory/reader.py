@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ._native import ffi
 from .errors import InvalidArgumentError, InvalidTypeError
+from .memguard.wipe import wipe_bytes
 from .secret import Secret
+
+
+def read_bytes(readinto: Callable[[bytearray], int], size: int) -> bytes:
+    """``read()`` for secret streams: up to ``size`` bytes as the one ``bytes`` the
+    caller asked for, with the staging buffer wiped (io's own read() leaves it)."""
+    staging = bytearray(size)
+    try:
+        n = readinto(staging)
+        return bytes(memoryview(staging)[:n])
+    finally:
+        wipe_bytes(staging)
 
 
 class SecretReader(io.RawIOBase):
@@ -44,6 +57,15 @@ class SecretReader(io.RawIOBase):
                 ffi.memmove(ffi.from_buffer(dst), ffi.from_buffer(view) + self._pos, n)
             self._pos += n
             return n
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left when negative) as ``bytes``, which
+        the caller owns and the library cannot wipe."""
+        left = max(0, len(self._secret) - self._pos)
+        return read_bytes(self.readinto, left if size is None or size < 0 else min(size, left))
+
+    def readall(self) -> bytes:
+        return self.read()
 
     def seekable(self) -> bool:
         return True

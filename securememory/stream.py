@@ -9,6 +9,7 @@ from .backends.protected import ProtectedSecret
 from .errors import InvalidArgumentError, StreamEmptyError
 from .memguard import MlockPolicy
 from .memguard import Stream as _ChunkStream
+from .reader import read_bytes
 from .secret import Secret
 
 
@@ -42,6 +43,16 @@ class Stream(io.RawIOBase):
     def write(self, data: object) -> int:
         self._check_open()
         return self._chunks.write(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (everything left when negative) as ``bytes``, which
+        the caller owns and the library cannot wipe; prefer :meth:`readinto`."""
+        self._check_open()
+        left = self._chunks.size
+        return read_bytes(self.readinto, left if size is None or size < 0 else min(size, left))
+
+    def readall(self) -> bytes:
+        return self.read()
 
     def readinto(self, buffer: object) -> int:
         self._check_open()
