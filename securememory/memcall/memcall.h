@@ -20,6 +20,8 @@ size_t sm_page_size(void);
 /* Map len bytes (a page multiple), zero-filled, read-write, private.
  * secret != 0 backs them with memfd_secret (ENOSYS where unavailable). */
 int sm_map(size_t len, int secret, void **out);
+/* Reserve len bytes (a page multiple) as one private PROT_NONE mapping. */
+int sm_reserve(size_t len, void **out);
 int sm_unmap(void *addr, size_t len);
 /* Make read-write, wipe, munlock when locked, unmap. */
 int sm_free(void *addr, size_t len, int locked);

@@ -69,6 +69,17 @@ int sm_map(size_t len, int secret, void **out)
     return 0;
 }
 
+int sm_reserve(size_t len, void **out)
+{
+    if (len == 0 || len % sm_page_size() != 0)
+        return EINVAL;
+    void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return errno;
+    *out = p;
+    return 0;
+}
+
 int sm_unmap(void *addr, size_t len)
 {
     return munmap(addr, len) == 0 ? 0 : errno;

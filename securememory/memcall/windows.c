@@ -34,6 +34,17 @@ int sm_map(size_t len, int secret, void **out)
     return 0;
 }
 
+int sm_reserve(size_t len, void **out)
+{
+    if (len == 0 || len % sm_page_size() != 0)
+        return EINVAL;
+    void *p = VirtualAlloc(NULL, len, MEM_COMMIT | MEM_RESERVE, PAGE_NOACCESS);
+    if (p == NULL)
+        return win_errno();
+    *out = p;
+    return 0;
+}
+
 int sm_unmap(void *addr, size_t len)
 {
     (void)len;

@@ -48,7 +48,7 @@ _register = registry.add
 _unregister = registry.remove
 
 _STEP_NAMES = {
-    lib.SM_STEP_GUARD: "mprotect of the guard pages",
+    lib.SM_STEP_GUARD: "mprotect of the inner pages",
     lib.SM_STEP_ADVISE: "madvise of the inner pages",
 }
 

@@ -104,17 +104,20 @@ int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b)
 
     size_t inner_len = (size + SM_CANARY_MIN + page - 1) / page * page;
     size_t total = inner_len + 2 * page;
+    /* The whole mapping starts PROT_NONE and only the inner pages are opened,
+     * so the guard pages cost no syscall of their own. */
     void *base;
-    if ((e = sm_map(total, 0, &base)))
+    if ((e = sm_reserve(total, &base)))
         return b->failed_step = SM_STEP_MAP, e;
     unsigned char *inner = (unsigned char *)base + page;
 
     int step = SM_STEP_GUARD;
-    if (!(flags & SM_FLAG_NO_GUARDS)) {
-        if ((e = sm_protect(base, page, SM_PROT_NONE)) ||
-            (e = sm_protect(inner + inner_len, page, SM_PROT_NONE)))
-            goto fail;
-    }
+    if (flags & SM_FLAG_NO_GUARDS)
+        e = sm_protect(base, total, SM_PROT_READ_WRITE);
+    else
+        e = sm_protect(inner, inner_len, SM_PROT_READ_WRITE);
+    if (e)
+        goto fail;
     step = SM_STEP_ADVISE;
     if ((e = sm_advise(inner, inner_len, SM_ADV_DONTDUMP)) && e != ENOTSUP)
         goto fail;
