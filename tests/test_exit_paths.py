@@ -135,3 +135,29 @@ def test_stream_iteration_yields_secrets() -> None:
     rest = [s.with_bytes(bytes) for s in stream]
     assert rest == [b"efgh", b"ij"] and stream.size == 0
 
+
+
+class _LyingReader:
+    """Reports more (or fewer) bytes than it was given room for."""
+
+    def __init__(self, claim: int) -> None:
+        self.claim = claim
+        self.calls = 0
+
+    def readinto(self, b: Any) -> int:
+        self.calls += 1
+        if self.calls > 1:
+            return 0
+        return len(b) + self.claim if self.claim > 0 else self.claim
+
+
+@pytest.mark.parametrize("claim", [8192, -1])
+def test_reader_claiming_an_impossible_length_is_refused(claim: int) -> None:
+    before = registry.count()
+    with pytest.raises(InvalidArgumentError, match="invalid length"):
+        Buffer.from_entire_reader(_LyingReader(claim))
+    with pytest.raises(InvalidArgumentError, match="invalid length"):
+        Buffer.from_reader(_LyingReader(claim), 64)
+    with pytest.raises(InvalidArgumentError, match="invalid length"):
+        SecretFactory().from_reader(_LyingReader(claim), 64)
+    assert registry.count() == before
