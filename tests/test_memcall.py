@@ -7,6 +7,7 @@ import errno
 import os
 import resource
 import signal
+from collections.abc import Callable
 
 import pytest
 from conftest import PAGE, mapping_at, peek, poke, run, run_ok
@@ -190,22 +191,13 @@ def test_free_unlocks_a_locked_region() -> None:
     assert capabilities().locked_bytes == before
 
 
-def test_dont_dump_sets_dd() -> None:
+@pytest.mark.parametrize(("advise", "flag"), [(dont_dump, "dd"), (wipe_on_fork, "wf")])
+def test_advice_sets_its_smaps_flag(advise: Callable[[Region], None], flag: str) -> None:
     r = alloc(PAGE)
     try:
-        assert "dd" not in mapping_at(r.address).flags
-        dont_dump(r)
-        assert "dd" in mapping_at(r.address).flags
-    finally:
-        free(r)
-
-
-def test_wipe_on_fork_sets_wf() -> None:
-    r = alloc(PAGE)
-    try:
-        assert "wf" not in mapping_at(r.address).flags
-        wipe_on_fork(r)
-        assert "wf" in mapping_at(r.address).flags
+        assert flag not in mapping_at(r.address).flags
+        advise(r)
+        assert flag in mapping_at(r.address).flags
     finally:
         free(r)
 
