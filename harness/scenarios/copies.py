@@ -85,11 +85,10 @@ def _run(fn: Any, env: Environment) -> tuple[dict[str, int], child.Outcome]:
     return counts, outcome
 
 
-def use_after_close(env: Environment, sabotage: bool = False) -> Result:
+def use_after_close(env: Environment) -> Result:
     def fn(ctx: child.Context) -> None:
         secret = SecretFactory().create_random(SIZE)
-        if not sabotage:
-            secret.close()
+        secret.close()
         try:
             secret.with_bytes(len)
             ctx.report("no error")
@@ -102,7 +101,7 @@ def use_after_close(env: Environment, sabotage: bool = False) -> Result:
     return verdict("use_after_close", ok, "SecretClosedError, process survives", f"{said}; {outcome.describe()}")
 
 
-def wipe_on_close(env: Environment, backend: str = "protected", leak: bool = False) -> Result:
+def wipe_on_close(env: Environment, backend: str = "protected") -> Result:
     """After close(), no copy of the value anywhere in the child's memory."""
     name = f"wipe_on_close_{backend}"
 
@@ -110,10 +109,8 @@ def wipe_on_close(env: Environment, backend: str = "protected", leak: bool = Fal
         secret = SecretFactory(backend).create_random(SIZE)
         with secret.borrow() as view:
             ctx.checkpoint({"op": "learn", "key": "value", "address": raw.address_of(view)})
-            kept = bytes(view) if leak else None  # a copy the library must never make
         secret.close()
         _scan(ctx, "value")
-        del kept
 
     counts, outcome = _run(fn, env)
     found = counts.get("value")
@@ -122,7 +119,7 @@ def wipe_on_close(env: Environment, backend: str = "protected", leak: bool = Fal
     )
 
 
-def stray_copies(env: Environment, backend: str = "protected", leak: bool = False) -> Result:
+def stray_copies(env: Environment, backend: str = "protected") -> Result:
     """While alive: no copy outside the secret's own pages for each way in and out."""
     name = f"stray_copies_{backend}"
 
@@ -135,7 +132,6 @@ def stray_copies(env: Environment, backend: str = "protected", leak: bool = Fals
         _scan(ctx, "create_random", _span(secret))
 
         secret = factory.from_file(_file(ctx, "from_file"))
-        kept = secret.with_bytes(bytes) if leak else None
         _scan(ctx, "from_file", _span(secret))
 
         staging = bytearray(SIZE)
@@ -152,7 +148,6 @@ def stray_copies(env: Environment, backend: str = "protected", leak: bool = Fals
         out = bytearray(SIZE)
         secret.reader().readinto(out)
         _scan(ctx, "reader", _span(secret), (raw.address_of(memoryview(out)), SIZE))
-        del kept
 
     counts, outcome = _run(fn, env)
     expected = ["create_random", "from_file", "new_bytearray", "borrow", "reader"]
@@ -161,14 +156,13 @@ def stray_copies(env: Environment, backend: str = "protected", leak: bool = Fals
     return verdict(name, ok, "0 stray copies for each source", observed + env.note)
 
 
-def stray_copies_memguard(env: Environment, leak: bool = False) -> Result:
+def stray_copies_memguard(env: Environment) -> Result:
     """Enclave open and a Stream round trip leave no copy outside the result."""
 
     def fn(ctx: child.Context) -> None:
         staging = bytearray(SIZE)
         with open(_file(ctx, "enclave_open"), "rb", buffering=0) as f:
             f.readinto(staging)
-        kept = bytes(staging) if leak else None
         buf = Enclave(staging).open()
         _scan(ctx, "enclave_open", (buf.address, buf.size))
 
@@ -179,7 +173,6 @@ def stray_copies_memguard(env: Environment, leak: bool = False) -> Result:
         out = bytearray(SIZE)
         stream.readinto(out)
         _scan(ctx, "stream", (raw.address_of(memoryview(out)), SIZE))
-        del kept
 
     counts, outcome = _run(fn, env)
     keys = ["enclave_open", "stream"]
@@ -192,16 +185,15 @@ def stray_copies_memguard(env: Environment, leak: bool = False) -> Result:
     )
 
 
-def new_from_bytes(env: Environment, leak: bool = False) -> Result:
+def new_from_bytes(env: Environment) -> Result:
     """new(bytes): the caller's bytes is the one copy left, and the library adds none."""
 
     def fn(ctx: child.Context) -> None:
         with open(_file(ctx, "new_bytes"), "rb", buffering=0) as f:
             data = f.read()
-        kept = bytearray(data) if leak else None
         secret = SecretFactory().new(data)
         _scan(ctx, "new_bytes", _span(secret))
-        del data, kept
+        del data
 
     counts, outcome = _run(fn, env)
     found = counts.get("new_bytes")

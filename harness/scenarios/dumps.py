@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import resource
 import shutil
@@ -12,26 +10,11 @@ import tempfile
 import time
 from typing import Any
 
+from securememory.memguard import disable_crash_wipe
+
 from .. import child, raw
 from ..scenario import Environment, Result, scenario, unsupported, verdict
-from .copies import _secret_and_buffer, _span, _Values
-
-MADV_DODUMP = 17
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-
-
-def _page_span(address: int, length: int) -> tuple[int, int]:
-    page = os.sysconf("SC_PAGE_SIZE")
-    start = address - address % page
-    return start, (address + length - start + page - 1) // page * page
-
-
-def _redump(address: int, length: int) -> None:
-    """Undo MADV_DONTDUMP on the pages holding a span (what a careless library would leave)."""
-    start, size = _page_span(address, length)
-    if _libc.madvise(start, size, MADV_DODUMP) != 0:
-        raise OSError(ctypes.get_errno(), "madvise(MADV_DODUMP)")
+from .copies import _secret_and_buffer, _Values
 
 
 def _count(path: str, value: bytes) -> int:
@@ -40,7 +23,7 @@ def _count(path: str, value: bytes) -> int:
     return data.count(value)
 
 
-def core_dump_live(env: Environment, sabotage: bool = False) -> Result:
+def core_dump_live(env: Environment) -> Result:
     """gcore of a child holding live secrets (a Buffer and a protected Secret) contains neither."""
     name = "core_dump_live"
     expected = "0 copies in the core"
@@ -62,11 +45,9 @@ def core_dump_live(env: Environment, sabotage: bool = False) -> Result:
         return {key: _count(path, v) for key, v in values.values.items()}
 
     def fn(ctx: child.Context) -> None:
-        secret, buf = _secret_and_buffer(ctx)
-        if sabotage:
-            _redump(*_span(secret))
-            _redump(buf.address, buf.size)
+        held = _secret_and_buffer(ctx)
         ctx.report(ctx.checkpoint({"op": "dump", "key": ""}))
+        del held
 
     try:
         outcome = child.run(fn, observe=observe, env=env.child_env, timeout=180)
@@ -99,8 +80,12 @@ def _find_core(pattern: str, cwd: str, since: float) -> str | None:
     return max(candidates, key=os.path.getmtime) if candidates else None
 
 
-def core_dump_crash(env: Environment, sabotage: bool = False) -> Result:
-    """A child that dies of SIGSEGV with core dumps enabled leaves no secret in its core."""
+def core_dump_crash(env: Environment) -> Result:
+    """A child that dies of SIGSEGV with core dumps enabled leaves no secret in its core.
+
+    The crash wipe is switched off in the child, so the core shows what
+    MADV_DONTDUMP alone keeps out (the crash wipe has its own scenario).
+    """
     name = "core_dump_crash"
     expected = "killed by SIGSEGV, core written, 0 copies in it"
     pattern = env.caps.core_pattern
@@ -115,14 +100,10 @@ def core_dump_crash(env: Environment, sabotage: bool = False) -> Result:
         _, hard = resource.getrlimit(resource.RLIMIT_CORE)
         resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
         os.chdir(workdir)
-        secret, buf = _secret_and_buffer(ctx)
-        if sabotage:
-            from securememory.memguard import disable_crash_wipe
-
-            disable_crash_wipe()
-            _redump(*_span(secret))
-            _redump(buf.address, buf.size)
-        raw.poke(0)
+        disable_crash_wipe()
+        held = _secret_and_buffer(ctx)
+        raw.poke(0)  # dies here, holding both
+        del held
 
     started = time.time()
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 
@@ -12,9 +11,6 @@ from securememory.memguard import Buffer
 from .. import child, raw
 from ..scenario import Environment, Result, scenario, verdict
 from .copies import SIZE, _secret_and_buffer, _Values
-from .dumps import _libc, _page_span
-
-MADV_KEEPONFORK = 19
 
 ZEROS, SECRET_REFUSED, BUFFER_REFUSED, NEW_BUFFER = 1, 2, 4, 8
 ALL = ZEROS | SECRET_REFUSED | BUFFER_REFUSED | NEW_BUFFER
@@ -39,14 +35,11 @@ def _grandchild(buf: Buffer, address: int, secret: object) -> int:
     return result
 
 
-def fork(env: Environment, sabotage: bool = False) -> Result:
+def fork(env: Environment) -> Result:
     values = _Values()
 
     def fn(ctx: child.Context) -> None:
         secret, buf = _secret_and_buffer(ctx)
-        if sabotage:
-            start, size = _page_span(*buf.inner_span())
-            _libc.madvise(ctypes.c_void_p(start), size, MADV_KEEPONFORK)
         address = buf.address
         pid = os.fork()
         if pid == 0:

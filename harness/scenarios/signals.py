@@ -16,16 +16,13 @@ from ..scenario import Environment, Result, scenario, verdict
 from .copies import _file, _Values
 
 
-def caught_signal(env: Environment, signum: int = signal.SIGINT, sabotage: bool = False) -> Result:
+def caught_signal(env: Environment, signum: int = signal.SIGINT) -> Result:
     """The child holds a secret, gets ``signum``, and must exit 128 + signum with it purged."""
     name = f"signal_{signal.Signals(signum).name.lower()}"
     values = _Values()
 
     def fn(ctx: child.Context) -> None:
-        if sabotage:
-            signal.signal(signum, lambda s, f: os._exit(128 + s))  # exits without purging
-        else:
-            catch_interrupt()
+        catch_interrupt()
         secret = SecretFactory("protected").from_file(_file(ctx, "secret"))
         buf = Buffer(32)
         ctx.checkpoint({"op": "kill", "key": "secret"})

@@ -87,13 +87,13 @@ class Buffer:
 
     __slots__ = ("__weakref__", "_b", "_gen", "_guard", "_protection")
 
-    def __init__(self, size: int, *, mlock: policy.MlockPolicy | str | None = None, _flags: int = 0) -> None:
+    def __init__(self, size: int, *, mlock: policy.MlockPolicy | str | None = None) -> None:
         if size.__class__ is not int or not 0 < size <= MAX_SIZE:
             size = check_size(size)
         mode = policy.lock_mode(mlock)
         crash.ensure_installed()
         b: Any = ffi.new(_STRUCT)
-        code = lib.sm_buffer_create(size, mode, _flags, b)
+        code = lib.sm_buffer_create(size, mode, b)
         if code:
             _raise_create_error(code, b.failed_step, size, inner_length(size))
         self._b: Any = b
