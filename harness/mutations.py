@@ -101,8 +101,9 @@ MUTATIONS: list[Mutation] = [
     # -- wipe before unlock and unmap ---------------------------------------------------
     Mutation(
         "buffer_destroy_without_wipe", "wipe before unmap", GUARD_C,
-        "    sm_wipe(b->data, b->size);\n",
-        "",
+        "    sm_wipe(b->data, b->size);\n    if (!canary_intact(b->inner, b->inner_len - b->size))\n"
+        "        sm_fatal_canary(b->size);\n    sm_wipe(b->inner, b->inner_len);\n",
+        "    if (!canary_intact(b->inner, b->inner_len - b->size))\n        sm_fatal_canary(b->size);\n",
         ("teardown_buffer", "teardown_purge"),
     ),
     Mutation(
