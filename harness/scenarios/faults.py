@@ -6,7 +6,7 @@ import signal
 from collections.abc import Callable
 
 from securememory import SecretFactory
-from securememory.memguard import Buffer
+from securememory.memguard import Buffer, disable_crash_wipe
 
 from .. import child, memory, raw
 from ..scenario import Environment, Result, scenario, verdict
@@ -49,12 +49,17 @@ def underflow_guard(env: Environment) -> Result:
 MARK = b"\x5a" * 32
 
 
-def underflow_canary(env: Environment) -> Result:
-    """Corrupt the canary: SIGABRT at destroy, the message, and the other buffers wiped first."""
-    name = "underflow_canary"
+def underflow_canary(env: Environment, name: str = "underflow_canary", crash_wipe: bool = True) -> Result:
+    """Corrupt the canary: SIGABRT at destroy, the message, and the other buffers wiped first.
+
+    ``crash_wipe=False`` switches the crash wipe off in the child, so only the
+    canary abort's own wipe can clear the other buffer.
+    """
     seen: dict[str, int] = {}
 
     def fn(ctx: child.Context) -> None:
+        if not crash_wipe:
+            disable_crash_wipe()
         witness = Buffer(32)
         witness.view()[:] = MARK
         victim = Buffer(32)
