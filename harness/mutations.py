@@ -383,10 +383,11 @@ MUTATIONS: list[Mutation] = [
         ("nonces_fresh",),
     ),
     Mutation(
-        "purge_keeps_key", "purge", "securememory/memguard/exits.py",
-        "    reset_coffer()\n",
-        "",
-        ("purge_replaces_key",),
+        "session_key_not_random", "session key", COFFER_PY,
+        "        self._left = Buffer.random(KEY_SIZE, mlock=mlock)\n"
+        "        self._right = Buffer.random(KEY_SIZE, mlock=mlock)",
+        "        self._left = Buffer(KEY_SIZE, mlock=mlock)\n        self._right = Buffer(KEY_SIZE, mlock=mlock)",
+        ("purge_replaces_key", "key_split"),
     ),
     # -- purge, registry, fork ----------------------------------------------------------
     Mutation(

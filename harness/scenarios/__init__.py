@@ -6,6 +6,8 @@ The import order is the report's order.
 from . import faults  # isort: skip
 from . import copies  # isort: skip
 from . import teardown  # isort: skip
-from . import canary, creation, dumps, forking, locking, memfd, signals
+from . import canary, creation, dumps, forking, keys, locking, memfd, signals
 
-__all__ = ["canary", "copies", "creation", "dumps", "faults", "forking", "locking", "memfd", "signals", "teardown"]
+__all__ = [
+    "canary", "copies", "creation", "dumps", "faults", "forking", "keys", "locking", "memfd", "signals", "teardown",
+]
