@@ -6,8 +6,9 @@ The import order is the report's order.
 from . import faults  # isort: skip
 from . import copies  # isort: skip
 from . import teardown  # isort: skip
-from . import canary, creation, dumps, forking, keys, locking, memfd, signals
+from . import canary, creation, decryption, dumps, forking, keys, locking, memfd, signals
 
 __all__ = [
-    "canary", "copies", "creation", "dumps", "faults", "forking", "keys", "locking", "memfd", "signals", "teardown",
+    "canary", "copies", "creation", "decryption", "dumps", "faults", "forking", "keys", "locking", "memfd",
+    "signals", "teardown",
 ]

@@ -33,7 +33,7 @@ class _Values:
     def observe(self, pid: int, msg: dict[str, Any]) -> Any:
         key = msg["key"]
         if msg["op"] == "file":
-            value = os.urandom(SIZE)
+            value = os.urandom(msg.get("size", SIZE))
             self.values[key] = value
             path = os.path.join(self.dir.name, key)
             with open(path, "wb") as f:
@@ -45,11 +45,15 @@ class _Values:
                 return False
             self.values[key] = data
             return True
-        return len(memory.find(pid, self.values[key], [tuple(s) for s in msg.get("exclude", [])]))
+        value = self.values[key]
+        if msg.get("middle"):  # a freed block's head is overwritten by the allocator; its middle is not
+            value = value[len(value) // 2 - 32 : len(value) // 2 + 32]
+        return len(memory.find(pid, value, [tuple(s) for s in msg.get("exclude", [])]))
 
 
-def _file(ctx: child.Context, key: str) -> str:
-    path: str = ctx.checkpoint({"op": "file", "key": key})
+def _file(ctx: child.Context, key: str, size: int = SIZE) -> str:
+    """Path of a file holding a fresh random value of ``size`` bytes, known to the parent as ``key``."""
+    path: str = ctx.checkpoint({"op": "file", "key": key, "size": size})
     return path
 
 
