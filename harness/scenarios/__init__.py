@@ -6,9 +6,9 @@ The import order is the report's order.
 from . import faults  # isort: skip
 from . import copies  # isort: skip
 from . import teardown  # isort: skip
-from . import canary, creation, decryption, dumps, forking, keys, locking, memfd, scratch, signals
+from . import canary, creation, decryption, dumps, forking, keys, locking, memfd, purging, scratch, signals
 
 __all__ = [
-    "canary", "copies", "creation", "decryption", "dumps", "faults", "forking", "keys", "locking", "memfd", "scratch",
-    "signals", "teardown",
+    "canary", "copies", "creation", "decryption", "dumps", "faults", "forking", "keys", "locking", "memfd", "purging",
+    "scratch", "signals", "teardown",
 ]
