@@ -30,6 +30,7 @@ def test_every_scenario_is_named_by_a_mutation() -> None:
     """Each scenario is expected to catch at least one catalogue mutation (the campaign proves it)."""
     named = {s for m in MUTATIONS for s in m.scenarios}
     assert set(SCENARIOS) <= named, sorted(set(SCENARIOS) - named)
+    assert named <= set(SCENARIOS), sorted(named - set(SCENARIOS))
 
 
 def test_catalogue_applies_to_this_tree() -> None:

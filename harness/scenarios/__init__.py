@@ -6,9 +6,10 @@ The import order is the report's order.
 from . import faults  # isort: skip
 from . import copies  # isort: skip
 from . import teardown  # isort: skip
-from . import canary, creation, decryption, dumps, forking, keys, locking, memfd, purging, scratch, signals
+from . import creation  # isort: skip
+from . import canary, crashes, decryption, dumps, forking, keys, locking, memfd, purging, scratch, signals
 
 __all__ = [
-    "canary", "copies", "creation", "decryption", "dumps", "faults", "forking", "keys", "locking", "memfd", "purging",
-    "scratch", "signals", "teardown",
+    "canary", "copies", "crashes", "creation", "decryption", "dumps", "faults", "forking", "keys", "locking",
+    "memfd", "purging", "scratch", "signals", "teardown",
 ]

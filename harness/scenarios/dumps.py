@@ -1,4 +1,4 @@
-"""Core dumps: no secret in a core taken live (gcore) or left by a crash."""
+"""Core dumps: no secret in a core taken live (gcore) or left by a crash; disable_core_dumps() lowers the limit."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import tempfile
 import time
 from typing import Any
 
+from securememory import memcall
 from securememory.memguard import disable_crash_wipe
 
 from .. import child, raw
@@ -121,3 +122,30 @@ def core_dump_crash(env: Environment) -> Result:
 
 scenario("core_dump_live", "a core taken from a live process (gcore) holds no secret")(core_dump_live)
 scenario("core_dump_crash", "a crash with core dumps enabled leaves no secret in the core")(core_dump_crash)
+
+
+def core_limit(env: Environment) -> Result:
+    """disable_core_dumps() sets the soft RLIMIT_CORE to 0 and keeps the hard one; hard=True lowers both."""
+    name = "core_limit"
+    expected = "soft 0 and hard kept; with hard=True, both 0"
+    if resource.getrlimit(resource.RLIMIT_CORE)[1] == 0:
+        return unsupported(name, expected, "the hard RLIMIT_CORE is already 0")
+
+    def fn(ctx: child.Context) -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+        memcall.disable_core_dumps()
+        soft_only = resource.getrlimit(resource.RLIMIT_CORE)
+        memcall.disable_core_dumps(hard=True)
+        both = resource.getrlimit(resource.RLIMIT_CORE)
+        ctx.report({"hard": hard, "soft_only": soft_only, "both": both})
+
+    outcome = child.run(fn, env=env.child_env)
+    if not outcome.reports:
+        return verdict(name, False, expected, f"no report; {outcome.describe()}: {outcome.stderr[-300:]}")
+    r = outcome.reports[0]
+    ok = r["soft_only"] == [0, r["hard"]] and r["both"] == [0, 0]
+    return verdict(name, ok, expected, f"default: {r['soft_only']}, hard=True: {r['both']} (hard was {r['hard']})")
+
+
+scenario("core_limit", "disable_core_dumps() lowers the soft limit (and the hard one only when asked)")(core_limit)
