@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import faulthandler
 import json
 import os
 import select
@@ -163,6 +164,8 @@ def _run(
             os.close(to_child_w)
             os.dup2(errfile.fileno(), 2)
             sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+            if faulthandler.is_enabled():  # its crash dumps into the captured stderr, not the terminal
+                faulthandler.enable(file=sys.stderr)
             if env:
                 os.environ.update(env)
             if options:
