@@ -20,6 +20,8 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from securememory.memcall.system import ptrace_scope
+
 PTRACE_GET_SYSCALL_INFO = 0x420E
 PTRACE_SYSCALL_INFO_SECCOMP = 3
 PTRACE_O_TRACESECCOMP = 0x80
@@ -124,15 +126,6 @@ def available() -> str | None:
         return "syscall stops need Linux (seccomp and ptrace)"
     if platform.machine() not in _ARCHES:
         return f"no syscall table for {platform.machine()}"
-    scope = _read("/proc/sys/kernel/yama/ptrace_scope")
-    if scope == "3":
+    if ptrace_scope() == 3:
         return "ptrace is disabled (Yama ptrace_scope 3)"
     return None
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii") as f:
-            return f.read().strip()
-    except OSError:
-        return None

@@ -77,13 +77,14 @@ def _span(secret: Any) -> tuple[int, int]:
         return raw.address_of(view), len(view)
 
 
-def _run(fn: Any, env: Environment) -> tuple[dict[str, int], child.Outcome]:
-    values = _Values()
+def _run(fn: Any, env: Environment, values: _Values | None = None) -> tuple[dict[str, Any], child.Outcome]:
+    """Run ``fn`` observed by ``values`` (a fresh _Values by default); its reports merged, and its Outcome."""
+    values = values or _Values()
     try:
         outcome = child.run(fn, observe=values.observe, env=env.child_env)
     finally:
         values.dir.cleanup()
-    counts: dict[str, int] = {}
+    counts: dict[str, Any] = {}
     for report in outcome.reports:
         counts.update(report)
     return counts, outcome

@@ -64,8 +64,7 @@ def tag_failure_wipes(env: Environment) -> Result:
         for key in steps:
             ctx.report({key: ctx.checkpoint({"op": "scan", "key": key, "middle": True})})
 
-    found, outcome = _run(fn, env)
-    counts: dict[str, Any] = dict(found)
+    counts, outcome = _run(fn, env)
     refused = counts.get("refused", [])
     ok = outcome.exit_code == 0 and refused == steps and all(counts.get(k) == 0 for k in steps)
     observed = ", ".join(f"{k}: {'refused' if k in refused else 'NOT refused'}, {counts.get(k, '?')} copies"
@@ -85,8 +84,7 @@ def failed_open_frees(env: Environment) -> Result:
         except DecryptionError:
             ctx.report({"during": [registry.count() - before[0], locked_bytes() - before[1]]})
 
-    found, outcome = _run(fn, env)
-    counts: dict[str, Any] = dict(found)
+    counts, outcome = _run(fn, env)
     during = counts.get("during")
     ok = during == [0, 0]
     observed = (f"{during[0]} more buffers, {during[1]} more locked bytes inside the except"

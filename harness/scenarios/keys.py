@@ -20,7 +20,7 @@ from securememory.memguard.enclave import NONCE_SIZE
 
 from .. import child, memory, raw
 from ..scenario import Environment, Result, scenario, verdict
-from .copies import _Values
+from .copies import _run, _Values
 
 REKEY_WAIT_STEPS = 100  # of 0.1 s each; the rekey thread runs every 0.5 s
 
@@ -49,13 +49,7 @@ def _copies(ctx: child.Context, step: str) -> None:
 
 def _keys_run(fn: Any, env: Environment) -> tuple[dict[str, Any], dict[str, bytes], child.Outcome]:
     values = _Keys()
-    try:
-        outcome = child.run(fn, observe=values.observe, env=env.child_env)
-    finally:
-        values.dir.cleanup()
-    reports: dict[str, Any] = {}
-    for report in outcome.reports:
-        reports.update(report)
+    reports, outcome = _run(fn, env, values)
     return reports, values.values, outcome
 
 

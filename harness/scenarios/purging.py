@@ -34,8 +34,7 @@ def purge_wipes(env: Environment) -> Result:
         raw.poke(victim.address - 1, raw.peek(victim.address - 1) ^ 0x01)
         purge()
 
-    found, outcome = _run(fn, env)
-    counts: dict[str, Any] = dict(found)
+    counts, outcome = _run(fn, env)
     aborted = child.run(corrupt, env=env.child_env)
     checked = aborted.signal == signal.SIGABRT and CANARY_MESSAGE in aborted.stderr
     ok = outcome.exit_code == 0 and all(counts.get(k) == 0 for k in keys) and checked
@@ -69,8 +68,7 @@ def registry_tracks(env: Environment) -> Result:
                 obj.close()
         ctx.report({"counted": counted, "made": len(made), "left": registry.count() - start})
 
-    found, outcome = _run(fn, env)
-    r: dict[str, Any] = dict(found)
+    r, outcome = _run(fn, env)
     ok = outcome.exit_code == 0 and r.get("counted") == r.get("made") and r.get("left") == 0
     return verdict("registry_tracks", ok, "each new buffer counted once, none left after destroy",
                    f"{r.get('counted')} of {r.get('made')} counted, {r.get('left')} left; {outcome.describe()}")

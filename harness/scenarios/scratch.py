@@ -49,8 +49,7 @@ def scratch_wiped(env: Environment) -> Result:
         _middle(ctx, "Stream read()", _bytes_span(out))
         ctx.report({"lengths": [len(head), len(data), len(out)]})
 
-    found, outcome = _run(fn, env)
-    counts: dict[str, Any] = dict(found)
+    counts, outcome = _run(fn, env)
     ok = outcome.exit_code == 0 and all(counts.get(k) == 0 for k in steps)
     ok = ok and counts.get("lengths") == [SIZE // 4, SIZE, SIZE]
     observed = ", ".join(f"{k}: {counts.get(k, '?')}" for k in steps)
