@@ -301,6 +301,11 @@ class Progress:
         sys.stderr.write("\r\033[K" + line)
         sys.stderr.flush()
 
+    def note(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\033[K" + text)
+            sys.stderr.flush()
+
     def start(self, name: str) -> None:
         with self._lock:
             self.running.append(name)
@@ -355,8 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="securememory-mutate-") as tmp:
         campaign = Campaign(Path(tmp), list_scenarios())
-        campaign.prepare(s for m in selected for s in m.scenarios)
         progress = Progress(len(selected), args.jobs)
+        progress.note("building the unmutated copy and checking that its harness passes")
+        campaign.prepare(s for m in selected for s in m.scenarios)
+        progress.started = time.monotonic()
 
         def one(m: Mutation) -> Outcome:
             progress.start(m.name)
