@@ -383,6 +383,12 @@ MUTATIONS: list[Mutation] = [
         ("nonces_fresh",),
     ),
     Mutation(
+        "stream_reseal_nonce_fixed", "nonce freshness", STREAM_PY,
+        "                        nonce = os.urandom(NONCE_SIZE)",
+        "                        nonce = bytes(NONCE_SIZE)",
+        ("nonces_fresh",),
+    ),
+    Mutation(
         "session_key_not_random", "session key", COFFER_PY,
         "        self._left = Buffer.random(KEY_SIZE, mlock=mlock)\n"
         "        self._right = Buffer.random(KEY_SIZE, mlock=mlock)",
@@ -408,6 +414,12 @@ MUTATIONS: list[Mutation] = [
         "            raise ForkedError(\"this buffer was created before fork(); it is wiped in the child\")",
         "        if False:\n"
         "            raise ForkedError(\"this buffer was created before fork(); it is wiped in the child\")",
+        ("fork",),
+    ),
+    Mutation(
+        "secret_fork_check_removed", "fork", "securememory/secret.py",
+        "        if self._gen != fork_state.generation:\n            self._forked()",
+        "        if False:\n            self._forked()",
         ("fork",),
     ),
     # -- crash and signal wipes -------------------------------------------------------

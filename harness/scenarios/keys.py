@@ -132,8 +132,11 @@ def nonces_fresh(env: Environment) -> Result:
         stream.write(bytearray(64))
         stream.write(bytearray(64))
         nonces = {bytes(c[:NONCE_SIZE]) for c in stream._chunks}
-        stream.readinto(bytearray(8))  # the front chunk is resealed
-        resealed = bytes(stream._chunks[0][:NONCE_SIZE]) not in nonces
+        reseals = []
+        for _ in range(2):
+            stream.readinto(bytearray(4))  # the front chunk is resealed, each time under a new nonce
+            reseals.append(bytes(stream._chunks[0][:NONCE_SIZE]))
+        resealed = reseals[0] != reseals[1] and not nonces & set(reseals)
         ctx.report({"enclaves": enclaves, "stream": len(nonces) == 8, "reseal": resealed})
 
     reports, _, outcome = _keys_run(fn, env)
