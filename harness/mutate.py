@@ -347,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
 
+    missing = [name for name in (*TREES, *FILES) if not (ROOT / name).exists()]
+    if missing:
+        parser.error(f"needs a source checkout (pip install -e): {', '.join(missing)} not found in {ROOT}")
     by_name = {m.name: m for m in MUTATIONS}
     if args.list:
         for m in MUTATIONS:
