@@ -312,6 +312,17 @@ class Buffer:
             ptr, n, _ = source(other)
         return n == b.size and bool(lib.sm_equal(b.data, ptr, n))
 
+    def quarantine(self, protection: Protection) -> None:
+        """Tear down like :meth:`destroy` but keep the pages reserved, wiped and
+        ``protection``: views that outlived their use fault (or read zeros)
+        instead of reading whatever is mapped there next. Idempotent."""
+        with self._guard:
+            code = lib.sm_buffer_quarantine(self._b, int(protection))
+            if not code:
+                _unregister(self)
+        if code:
+            raise ProtectionError(f"quarantine failed ({os.strerror(code)})", code)
+
     def seal(self, *, mlock: policy.MlockPolicy | str | None = None) -> Enclave:
         """Encrypt the data into an Enclave and destroy this buffer.
 

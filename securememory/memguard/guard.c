@@ -201,6 +201,24 @@ int sm_buffer_destroy(sm_buffer *b)
     return sm_unmap(base, b->total);
 }
 
+int sm_buffer_quarantine(sm_buffer *b, int prot)
+{
+    unsigned char *base = claim(b);
+    if (base == NULL)
+        return 0;
+    int e = scrub(b);
+    if (e) {
+        __atomic_store_n(&b->base, base, __ATOMIC_RELEASE);
+        return e;
+    }
+    sm_live_remove(b->slot);
+    b->locked = 0;
+    e = sm_protect(b->inner, b->inner_len, prot);
+    if (e == 0)
+        b->prot = prot;
+    return e;
+}
+
 int sm_buffer_destroy_all(sm_buffer *const *bs, size_t n)
 {
     int first = 0;

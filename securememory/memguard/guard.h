@@ -40,6 +40,10 @@ int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b);
 int sm_buffer_destroy(sm_buffer *b);
 /* Destroy n buffers in one call; returns 0 or the first error. */
 int sm_buffer_destroy_all(sm_buffer *const *bs, size_t n);
+/* Wipe, verify the canary and unlock like destroy, but keep the mapping with
+ * the inner pages at prot: a view that outlived its borrow faults (or reads
+ * zeros while its borrow is in flight) and never reads a newer secret. */
+int sm_buffer_quarantine(sm_buffer *b, int prot);
 /* Drop a buffer inherited across fork: its pages were wiped, so no canary check. */
 int sm_buffer_abandon(sm_buffer *b);
 int sm_buffer_protect(sm_buffer *b, int prot);
