@@ -80,7 +80,8 @@ class Buffer:
     fails, AllocationError when the kernel refuses the mapping.
 
     Lives until :meth:`destroy`, the end of its ``with`` block, purge(), garbage
-    collection or interpreter exit, whichever comes first. Every operation on a
+    collection (the finalizer is C: no Python runs then) or interpreter exit,
+    whichever comes first. Every operation on a
     destroyed buffer raises BufferDestroyedError; on a buffer inherited across
     fork(), ForkedError.
     """
@@ -92,7 +93,8 @@ class Buffer:
             size = check_size(size)
         mode = policy.lock_mode(mlock)
         crash.ensure_installed()
-        b: Any = ffi.new(_STRUCT)
+        # sm_buffer_destroy is the finalizer: C, idempotent, fork-aware
+        b: Any = ffi.gc(ffi.new(_STRUCT), lib.sm_buffer_destroy)
         code = lib.sm_buffer_create(size, mode, _flags, b)
         if code:
             _raise_create_error(code, b.failed_step, size, inner_length(size))
@@ -357,14 +359,6 @@ class Buffer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.destroy()
-
-    def __del__(self) -> None:
-        try:
-            b = self._b
-        except AttributeError:  # __init__ failed
-            return
-        if b.base:
-            self.destroy()
 
     def __repr__(self) -> str:
         state = "destroyed" if not self.alive else self._protection.name

@@ -33,10 +33,13 @@ typedef struct sm_buffer {
     int slot;             /* index in the live table */
     int failed_step;      /* SM_STEP_* when create failed */
     int lock_errno;       /* why best-effort locking left the pages unlocked */
+    unsigned long gen;    /* fork generation at creation: a child only unmaps */
 } sm_buffer;
 
 int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b);
-/* Wipe, verify the canary (fatal on mismatch), unlock, unmap. Idempotent. */
+/* Wipe, verify the canary (fatal on mismatch), unlock, unmap. Idempotent.
+ * In a forked child (the pages were wiped at fork) it only unmaps, so it is
+ * also the buffer's finalizer: no Python runs when a Buffer is collected. */
 int sm_buffer_destroy(sm_buffer *b);
 /* Destroy n buffers in one call; returns 0 or the first error. */
 int sm_buffer_destroy_all(sm_buffer *const *bs, size_t n);
