@@ -23,8 +23,10 @@ import os
 import platform
 import re
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -427,8 +429,6 @@ def draw(figs: list[Figure], title: str) -> bytes:
 
     Needs matplotlib (the ``dev`` extra); draws without a display or network.
     """
-    import textwrap
-
     from matplotlib.figure import Figure as Canvas
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -483,8 +483,6 @@ def draw(figs: list[Figure], title: str) -> bytes:
 
 def html_page(r: Results, figs: list[Figure], png: bytes) -> str:
     """One self-contained page (no external reference): run, picture embedded as base64, target table."""
-    from html import escape
-
     rows = "".join(
         f'<tr class="{"na" if f.met is None else ("met" if f.met else "missed")}">'
         + "".join(f"<td>{escape(c)}</td>" for c in f.cells())
