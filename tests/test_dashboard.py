@@ -121,3 +121,21 @@ def test_server_serves_the_site_and_the_probe_on_loopback(tmp_path: Path) -> Non
         server.server_close()
     assert "onerror=\"mark('blocked')\"" in probe
     assert f'src="{next(iter(publish.ASSETS))}"' in probe
+
+
+@pytest.mark.slow
+def test_real_chromium_reaches_loopback_and_nothing_else(tmp_path: Path) -> None:
+    browser = dashboard.find_browser(None)
+    if browser is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium); .ci/dashboard.sh installs it")
+    (tmp_path / "index.html").write_text('<html><body><p id="page">from loopback</p></body></html>')
+    server = dashboard.serve(tmp_path)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        served = dashboard.render(browser, f"{base}/index.html", tmp_path / "profile")
+        probe = dashboard.render(browser, base + dashboard.PROBE_PATH, tmp_path / "profile")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert '<p id="page">from loopback</p>' in served
+    assert dashboard.check_probe(probe) == []
