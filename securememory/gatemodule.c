@@ -36,6 +36,19 @@ static PyObject *clear_frames;
 static PyObject *BorrowType;
 static volatile unsigned long generation;
 
+/* metrics: Secrets created, and created but not yet torn down */
+#ifdef _WIN32
+static volatile LONG64 allocated, in_use;
+#define count_add(v, d) InterlockedExchangeAdd64(&(v), (d))
+#define count_get(v) InterlockedCompareExchange64(&(v), 0, 0)
+#define count_set(v, x) InterlockedExchange64(&(v), (x))
+#else
+static long long allocated, in_use;
+#define count_add(v, d) __atomic_add_fetch(&(v), (d), __ATOMIC_RELAXED)
+#define count_get(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define count_set(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
+#endif
+
 #ifndef _WIN32
 static void after_fork_in_child(void)
 {
@@ -342,6 +355,8 @@ static PyObject *gate_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
+    count_add(allocated, 1);
+    count_add(in_use, 1);
     self->gen = generation;
     self->data = (char *)data;
     self->size = size;
@@ -453,6 +468,7 @@ static PyObject *gate_close(PyObject *self, PyObject *teardown)
     }
     Py_DECREF(r);
     sm_gate_finish(gate->g);
+    count_add(in_use, -1);
     Py_RETURN_TRUE;
 }
 
@@ -460,12 +476,14 @@ static PyObject *gate_retire(PyObject *self, PyObject *unused)
 {
     (void)unused;
     GateObject *gate = (GateObject *)self;
-    int inflight;
+    int inflight, was_open;
     if (check_generation(gate))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    inflight = sm_gate_retire(gate->g);
+    inflight = sm_gate_retire(gate->g, &was_open);
     Py_END_ALLOW_THREADS
+    if (was_open)
+        count_add(in_use, -1);
     return PyLong_FromLong(inflight);
 }
 
@@ -557,7 +575,25 @@ static PyObject *configure(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *counters(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    return Py_BuildValue("(LL)", (long long)count_get(allocated), (long long)count_get(in_use));
+}
+
+static PyObject *reset_counters(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    count_set(allocated, 0);
+    count_set(in_use, 0);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"counters", counters, METH_NOARGS, "(allocated, in_use): Secrets created, and not yet torn down."},
+    {"reset_counters", reset_counters, METH_NOARGS, "Zero both counters."},
     {"configure", configure, METH_VARARGS,
      "configure(closed, escaped, forked, borrow, protection, clear_frames): the exceptions raised."},
     {NULL, NULL, 0, NULL},

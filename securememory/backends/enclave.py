@@ -33,12 +33,12 @@ class EnclaveSecret(Secret):
         return (scratch, scratch.address, *scratch.inner_span())
 
     def _conceal(self, exposed: Any, escaped: bool) -> None:
-        _drop(exposed, Protection.NO_ACCESS if escaped else None)
+        exposed._release(Protection.NO_ACCESS if escaped else None)
 
     def _destroy(self, keep: Protection | None) -> None:
         scratch = self._gate.exposed
         if scratch is not None:
-            _drop(scratch, keep)
+            scratch._release(keep)
         self._enclave = None
 
     @property
@@ -46,9 +46,3 @@ class EnclaveSecret(Secret):
         """Whether the most recent plaintext (initial fill or last borrow's scratch) was mlocked."""
         return self._locked
 
-
-def _drop(scratch: Buffer, keep: Protection | None) -> None:
-    if keep is None:
-        scratch.destroy()
-    else:
-        scratch.quarantine(keep)

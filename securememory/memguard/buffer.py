@@ -115,7 +115,7 @@ class Buffer:
         A ``bytes`` source is copied but cannot be wiped: it stays in the
         caller's memory. Pass a bytearray to have the library erase it.
         """
-        ptr, n, writable = source(src)
+        ptr, n, writable = source(src, empty="size must be at least 1, got 0")
         buf = cls(n, mlock=mlock)
         ffi.memmove(buf._b.data, ptr, n)
         if writable:
@@ -324,6 +324,16 @@ class Buffer:
                 _unregister(self)
         if code:
             raise ProtectionError(f"quarantine failed ({os.strerror(code)})", code)
+
+    def _release(self, keep: Protection | None) -> None:
+        """destroy() (``keep`` None) or quarantine(keep) without taking the buffer's
+        lock, for an owner that rules out concurrent use (a Secret whose gate is
+        closed): each step is one idempotent C call, so an exception at any
+        instant leaves the teardown done or resumable."""
+        code = lib.sm_buffer_destroy(self._b) if keep is None else lib.sm_buffer_quarantine(self._b, int(keep))
+        if code:
+            raise ProtectionError(f"teardown failed ({os.strerror(code)})", code)
+        _unregister(self)
 
     def seal(self, *, mlock: policy.MlockPolicy | str | None = None) -> Enclave:
         """Encrypt the data into an Enclave and destroy this buffer.

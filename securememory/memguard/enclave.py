@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .._native import ffi, lib
-from ..errors import DecryptionError, InvalidArgumentError, InvalidTypeError
+from ..errors import DecryptionError, InvalidTypeError
 from ..memcall.region import check_size
 from . import policy
 from .buffer import Buffer
@@ -67,9 +67,7 @@ class Enclave:
     __slots__ = ("_sealed",)
 
     def __init__(self, src: object, *, mlock: policy.MlockPolicy | str | None = None) -> None:
-        ptr, n, writable = source(src)
-        if n < 1:
-            raise InvalidArgumentError("cannot seal empty data")
+        ptr, n, writable = source(src, empty="cannot seal empty data")
         self._sealed = bytearray(n + OVERHEAD)
         seal_into(ffi.buffer(ptr, n), memoryview(self._sealed), policy.resolve(mlock))
         if writable:
