@@ -17,7 +17,7 @@ from harness import child
 from securememory import errors
 from securememory._native import ffi, lib
 from securememory.memguard import NONCE_BUDGET, Coffer, Enclave, get_coffer, purge
-from securememory.memguard.coffer import KEY_SIZE
+from securememory.memguard.coffer import KEY_SIZE, REKEY_INTERVAL
 
 
 def _blake2b_256(data: bytes) -> bytes:
@@ -132,30 +132,42 @@ def test_concurrent_views_during_rekey() -> None:
         c.destroy()
 
 
-def test_background_thread_rekeys() -> None:
+def test_use_resplits_once_due_and_not_before() -> None:
     c = Coffer()
     try:
-        assert c._thread.is_alive() and c._thread.daemon
         key = _key(c)
         halves = _halves(c)
-        # Poll for the condition (bounded far above the 500 ms period); no timing is asserted.
-        for _ in range(400):
-            if _halves(c) != halves:
-                break
-            c._stop.wait(0.05)
-        assert _halves(c) != halves
+        c._rekeyed = time.monotonic() + 3600  # not due: use leaves the split alone
+        assert _key(c) == key and _halves(c) == halves
+        c._rekeyed = time.monotonic() - REKEY_INTERVAL  # due: the next use re-splits first
+        assert _key(c) == key
+        resplit = _halves(c)
+        assert resplit[0] != halves[0] and resplit[1] != halves[1]
+        c.aead()  # the AEAD path checks too
+        c._rekeyed -= REKEY_INTERVAL
+        c.aead()
+        assert _halves(c) not in (halves, resplit)
         assert _key(c) == key
     finally:
         c.destroy()
-    c._thread.join()
-    assert not c._thread.is_alive()
-    assert not c.alive
+
+
+def test_no_thread_is_started() -> None:
+    before = threading.active_count()
+    c = Coffer()
+    try:
+        _key(c)
+        c.aead()
+        assert threading.active_count() == before
+    finally:
+        c.destroy()
 
 
 def test_destroyed_coffer() -> None:
     c = Coffer()
     c.destroy()
-    c.rekey()  # a no-op
+    with pytest.raises(errors.BufferDestroyedError):
+        c.rekey()
     with pytest.raises(errors.BufferDestroyedError), c.view():
         pass
     c.destroy()  # idempotent
@@ -166,17 +178,16 @@ def test_created_lazily_never_at_import() -> None:
 import threading
 import securememory, securememory.memguard as m
 from securememory.memguard.coffer import _holder
-names = lambda: sorted(t.name for t in threading.enumerate())
-print(_holder.coffer is None, "securememory-coffer" in names())
+print(_holder.coffer is None, threading.active_count())
 m.Buffer(8)
 print(_holder.coffer is None)
 m.Enclave(b"x")
-print(_holder.coffer is not None, "securememory-coffer" in names())
+print(_holder.coffer is not None, threading.active_count())
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["True", "False", "True", "True", "True"]
-    assert res.stderr == ""  # the thread stopped cleanly at exit
+    assert res.stdout.split() == ["True", "1", "True", "True", "1"]
+    assert res.stderr == ""
 
 
 def test_get_coffer_is_shared_and_purge_replaces_it() -> None:
@@ -185,8 +196,6 @@ def test_get_coffer_is_shared_and_purge_replaces_it() -> None:
     key = _key(c)
     purge()
     assert not c.alive
-    c._thread.join()
-    assert not c._thread.is_alive()
     fresh = get_coffer()
     assert fresh is not c and fresh.alive
     assert _key(fresh) != key
@@ -199,9 +208,7 @@ def test_fork_gives_the_child_a_fresh_coffer() -> None:
 
     def body(ctx: child.Context) -> None:
         c = get_coffer()
-        threads = [t for t in threading.enumerate() if t.name == "securememory-coffer"]
-        ctx.report([c is not parent, c.alive, c._thread.is_alive(), any(t is c._thread for t in threads),
-                    _key(c) != parent_key])
+        ctx.report([c is not parent, c.alive, threading.active_count(), _key(c) != parent_key])
         try:
             sealed.open()
             ctx.report("opened")
@@ -211,7 +218,7 @@ def test_fork_gives_the_child_a_fresh_coffer() -> None:
             ctx.report(bytes(b.view()).decode())
 
     out = run_ok(body)
-    assert out.reports == [[True, True, True, True, True], "refused", "child secret"]
+    assert out.reports == [[True, True, 1, True], "refused", "child secret"]
     assert parent.alive and _key(parent) == parent_key
     with sealed.open() as b:
         assert bytes(b.view()) == b"parent secret"

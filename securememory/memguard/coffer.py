@@ -1,15 +1,25 @@
 """Coffer: the session key that seals every Enclave.
 
 The 32-byte key is never stored whole: two locked Buffers hold ``left`` and
-``right`` with ``key = left XOR BLAKE2b-256(right)``. A daemon thread
-re-randomises the split every 500 ms without changing the key, so a snapshot
-of one half at one moment is useless later. :meth:`Coffer.view` derives the key
+``right`` with ``key = left XOR BLAKE2b-256(right)``. The split is
+re-randomised without changing the key whenever the key is used and at least
+:data:`REKEY_INTERVAL` (500 ms) has passed since the last re-split, so a
+snapshot of one half at one moment is useless later. :meth:`Coffer.view` derives the key
 (in C) into a third locked Buffer, yields it, and wipes it; :meth:`Coffer.aead`
 derives it there only long enough to key one ChaCha20-Poly1305 object. No
 part of the key is ever a Python object.
 
+Rekeying is due-time checked on use rather than run by a background thread:
+a thread would make every later fork() a multi-threaded fork (a deadlock risk,
+and a DeprecationWarning on Python 3.12+). The cost is that an idle process's
+halves are not re-randomised while nothing uses the key. That is acceptable
+because the split defends against partial reads of memory taken at different
+moments, and between uses nothing changes for such a reader to combine: the
+halves stay in locked, no-dump, wipe-on-fork buffers, and the first use after
+an idle spell re-splits before it derives the key.
+
 Created lazily on first use (never at import), replaced by purge(), recreated
-in a forked child with its own thread. The thread stops at interpreter exit.
+in a forked child.
 
 Nonce budget: enclaves use random 96-bit nonces, so the chance of a nonce
 repeating after n seals is about n**2 / 2**97. The coffer allows
@@ -20,12 +30,11 @@ several seals at once (one Stream write) is granted whole or refused whole.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Iterator
-from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
@@ -41,7 +50,7 @@ NONCE_BUDGET = 1 << 32
 
 
 class Coffer:
-    """A split, periodically rekeyed 32-byte key in locked memory."""
+    """A split 32-byte key in locked memory, re-split on use once the last re-split is due."""
 
     def __init__(self, mlock: MlockPolicy | str | None = None) -> None:
         self._lock = threading.Lock()
@@ -54,9 +63,7 @@ class Coffer:
         self._ptrs = (self._left._b.data, self._right._b.data, self._scratch._b.data)
         self._key_view = memoryview(ffi.buffer(self._scratch._b.data, KEY_SIZE)).toreadonly()
         self._seals = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._rekey_loop, name="securememory-coffer", daemon=True)
-        self._thread.start()
+        self._rekeyed = time.monotonic()
 
     @property
     def locked(self) -> bool:
@@ -84,18 +91,28 @@ class Coffer:
             )
         self._seals += seals
 
-    def rekey(self) -> None:
-        """Re-randomise the split without changing the key."""
-        with self._lock:
-            if self.alive:
-                left, right, _ = self._ptrs
-                lib.sm_coffer_rekey(left, right)
+    def _resplit(self, now: float) -> None:
+        """Re-randomise the split (lock held, buffers checked)."""
+        left, right, _ = self._ptrs
+        lib.sm_coffer_rekey(left, right)
+        self._rekeyed = now
 
-    def _rekey_loop(self) -> None:
-        while not self._stop.wait(REKEY_INTERVAL):
-            if not self.alive:
-                return
-            self.rekey()
+    def _derive(self) -> None:
+        """Re-split if due, then derive the key into the scratch buffer (lock held, buffers checked)."""
+        now = time.monotonic()
+        if now - self._rekeyed >= REKEY_INTERVAL:
+            self._resplit(now)
+        left, right, scratch = self._ptrs
+        lib.sm_coffer_key(left, right, scratch)
+
+    def rekey(self) -> None:
+        """Re-randomise the split without changing the key.
+
+        Raises BufferDestroyedError after destroy() (or purge), ForkedError in a forked child.
+        """
+        with self._lock:
+            self._check()
+            self._resplit(time.monotonic())
 
     def aead(self, seals: int = 0) -> ChaCha20Poly1305:
         """A ChaCha20-Poly1305 keyed with the session key; ``seals`` are counted
@@ -112,8 +129,8 @@ class Coffer:
                 self._check()
             if seals:
                 self._spend(seals)
-            left, right, scratch = self._ptrs
-            lib.sm_coffer_key(left, right, scratch)
+            self._derive()
+            scratch = self._ptrs[2]
             try:
                 return ChaCha20Poly1305(self._key_view)
             finally:
@@ -135,8 +152,8 @@ class Coffer:
             self._check()
             if sealing:
                 self._spend(1)
-            left, right, scratch = self._ptrs
-            lib.sm_coffer_key(left, right, scratch)
+            self._derive()
+            scratch = self._ptrs[2]
             self._viewer = threading.get_ident()
             try:
                 yield self._key_view
@@ -154,18 +171,15 @@ class Coffer:
             raise BorrowError("cannot destroy or purge the session key from inside a view of it")
 
     def destroy(self) -> None:
-        """Stop the rekey thread and destroy the key halves.
+        """Destroy the key halves and the scratch buffer (idempotent).
 
         Raises BorrowError when called from inside this thread's own key view
         (it would wait for itself).
         """
         self._refuse_inside_view()
-        self._stop.set()
         with self._lock:
             for buf in (self._left, self._right, self._scratch):
                 buf.destroy()
-        if self._thread is not threading.current_thread() and self._thread.ident is not None:
-            self._thread.join(timeout=2 * REKEY_INTERVAL)
 
 
 class _Holder:
@@ -223,12 +237,5 @@ def _after_fork_in_child() -> None:
     _holder.coffer = None
 
 
-def _stop_at_exit() -> None:
-    coffer: Any = _holder.coffer
-    if coffer is not None and _holder.generation == fork_state.generation:
-        coffer._stop.set()
-
-
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-atexit.register(_stop_at_exit)
