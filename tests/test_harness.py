@@ -49,6 +49,7 @@ SABOTAGED = [
     ("core_dump_live", "pages dumpable", lambda e: dumps.core_dump_live(e, sabotage=True)),
     ("core_dump_crash", "dumpable, no crash wipe", lambda e: dumps.core_dump_crash(e, sabotage=True)),
     ("fork", "pages kept on fork", lambda e: forking.fork(e, sabotage=True)),
+    ("fork_during_aead", "fork does not wait for AEAD objects", lambda e: forking.fork_during_aead(e, sabotage=True)),
     ("locked", "mlock disabled", lambda e: locking.locked(e, mlock="disabled")),
     ("restricted_require_64k", "capability kept", lambda e: locking.restricted_require_64k(e, sabotage=True)),
     ("restricted_require_0", "capability kept", lambda e: locking.restricted_require_0(e, sabotage=True)),

@@ -5,9 +5,10 @@ The 32-byte key is never stored whole: two locked Buffers hold ``left`` and
 re-randomised without changing the key whenever the key is used and at least
 :data:`REKEY_INTERVAL` (500 ms) has passed since the last re-split, so a
 snapshot of one half at one moment is useless later. :meth:`Coffer.view` derives the key
-(in C) into a third locked Buffer, yields it, and wipes it; :meth:`Coffer.aead`
-derives it there only long enough to key one ChaCha20-Poly1305 object. No
-part of the key is ever a Python object.
+(in C) into a third locked Buffer, yields it, and wipes it; :meth:`Coffer.with_aead`
+derives it there only long enough to key one ChaCha20-Poly1305 object, which
+lives only inside a fork fence lease (see :mod:`.forkfence`). No part of the
+key is ever a Python object.
 
 Rekeying is due-time checked on use rather than run by a background thread:
 a thread would make every later fork() a multi-threaded fork (a deadlock risk,
@@ -32,15 +33,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .._native import ffi, lib
 from ..errors import BorrowError, BufferDestroyedError, NonceBudgetError
 from .buffer import Buffer
+from .forkfence import drop_frames, fence
 from .policy import MlockPolicy
 from .registry import fork_state
 
@@ -48,12 +52,17 @@ KEY_SIZE = 32
 REKEY_INTERVAL = 0.5
 NONCE_BUDGET = 1 << 32
 
+T = TypeVar("T")
+
 
 class Coffer:
     """A split 32-byte key in locked memory, re-split on use once the last re-split is due."""
 
     def __init__(self, mlock: MlockPolicy | str | None = None) -> None:
         self._lock = threading.Lock()
+        # The nonce count has its own lock: code inside an AEAD lease spends seals
+        # and must never wait for the key lock (see with_aead).
+        self._budget = threading.Lock()
         self._viewer: int | None = None
         self._left = Buffer.random(KEY_SIZE, mlock=mlock)
         self._right = Buffer.random(KEY_SIZE, mlock=mlock)
@@ -83,13 +92,14 @@ class Coffer:
                 buf._live()
 
     def _spend(self, seals: int) -> None:
-        """Count ``seals`` against the nonce budget, all or none (lock held)."""
-        if self._seals + seals > NONCE_BUDGET:
-            raise NonceBudgetError(
-                f"this session key has sealed {self._seals} of {NONCE_BUDGET} enclaves allowed; "
-                "purge() to replace it"
-            )
-        self._seals += seals
+        """Count ``seals`` against the nonce budget, all or none."""
+        with self._budget:
+            if self._seals + seals > NONCE_BUDGET:
+                raise NonceBudgetError(
+                    f"this session key has sealed {self._seals} of {NONCE_BUDGET} enclaves allowed; "
+                    "purge() to replace it"
+                )
+            self._seals += seals
 
     def _resplit(self, now: float) -> None:
         """Re-randomise the split (lock held, buffers checked)."""
@@ -114,15 +124,19 @@ class Coffer:
             self._check()
             self._resplit(time.monotonic())
 
-    def aead(self, seals: int = 0) -> ChaCha20Poly1305:
-        """A ChaCha20-Poly1305 keyed with the session key; ``seals`` are counted
-        against the nonce budget first (all or none: NonceBudgetError).
+    def with_aead(self, action: Callable[[ChaCha20Poly1305], T], seals: int = 0) -> T:
+        """``action(aead)`` with a ChaCha20-Poly1305 keyed with the session key; returns its result.
 
-        The key is derived into the locked scratch buffer, copied into the AEAD
-        object and wiped before this returns. The object keeps its own copy of
-        the key inside OpenSSL while it lives: use it for one operation (one
-        enclave, one stream call) and drop it.
+        ``seals`` are counted against the nonce budget first (all or none:
+        NonceBudgetError). The key is derived into the locked scratch buffer,
+        copied into the AEAD object and wiped before ``action`` runs. The object
+        keeps its own copy of the key inside OpenSSL while it lives, so it exists
+        only while ``action`` runs, inside a fork fence lease: fork() waits for it.
+        ``action`` must not keep it; the locals of the frames an exception
+        unwinds from ``action`` are cleared. Raises BufferDestroyedError after
+        destroy(), ForkedError in a forked child.
         """
+        outer = sys.exc_info()[1]
         left_b, right_b, scratch_b = self._structs
         with self._lock:
             if not (self._gen == fork_state.generation and left_b.base and right_b.base and scratch_b.base):
@@ -130,23 +144,35 @@ class Coffer:
             if seals:
                 self._spend(seals)
             self._derive()
-            scratch = self._ptrs[2]
+            # Entered under the key lock and never waiting for it inside: a fork
+            # taken inside a key view cannot wait for a lease that waits for the view.
+            fence.enter()
             try:
-                return ChaCha20Poly1305(self._key_view)
+                aead = ChaCha20Poly1305(self._key_view)
+            except BaseException:
+                fence.leave()
+                raise
             finally:
-                lib.sm_wipe(scratch, KEY_SIZE)
+                lib.sm_wipe(self._ptrs[2], KEY_SIZE)
+        try:
+            return action(aead)
+        except BaseException as e:
+            drop_frames(e, outer)
+            raise
+        finally:
+            del aead
+            fence.leave()
 
     def spend(self, seals: int) -> None:
-        """Count ``seals`` made with an :meth:`aead` object against the nonce budget."""
-        with self._lock:
-            self._spend(seals)
+        """Count ``seals`` made inside :meth:`with_aead` against the nonce budget."""
+        self._spend(seals)
 
     @contextlib.contextmanager
     def view(self, *, sealing: bool = False) -> Iterator[memoryview]:
         """Yield the key as a read-only view of locked memory, wiped on exit.
 
         ``sealing=True`` counts one seal against the nonce budget. The lock is
-        held until the block ends; :meth:`aead` is the short path.
+        held until the block ends; :meth:`with_aead` is the short path.
         """
         with self._lock:
             self._check()
@@ -208,16 +234,28 @@ def get_coffer(mlock: MlockPolicy | str | None = None) -> Coffer:
         return h.coffer
 
 
-def session_aead(mlock: MlockPolicy | str | None = None, seals: int = 0) -> ChaCha20Poly1305:
-    """:meth:`Coffer.aead` of the session Coffer (created on first use as by :func:`get_coffer`)."""
+def with_session_aead(
+    action: Callable[[ChaCha20Poly1305], T], mlock: MlockPolicy | str | None = None, seals: int = 0
+) -> T:
+    """:meth:`Coffer.with_aead` of the session Coffer (created on first use as by
+    :func:`get_coffer`, and again if a purge replaced it before ``action`` began)."""
     h = _holder
     coffer = h.coffer
     if coffer is None or h.generation != fork_state.generation:
         coffer = get_coffer(mlock)
+    began = False
+
+    def run(aead: ChaCha20Poly1305) -> T:
+        nonlocal began
+        began = True
+        return action(aead)
+
     try:
-        return coffer.aead(seals)
+        return coffer.with_aead(run, seals)
     except BufferDestroyedError:
-        return get_coffer(mlock).aead(seals)
+        if began:
+            raise
+    return get_coffer(mlock).with_aead(action, seals)
 
 
 def reset_coffer() -> None:
