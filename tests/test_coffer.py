@@ -15,6 +15,7 @@ from conftest import run_ok
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from harness import child
+from harness.scenarios.forking import fork_with_threads
 from securememory import errors
 from securememory._native import ffi, lib
 from securememory.memguard import NONCE_BUDGET, Coffer, Enclave, Stream, get_coffer, purge
@@ -260,7 +261,7 @@ def test_fork_waits_for_an_aead_object_in_flight() -> None:
             order.append("aead dropped")
 
         def forker() -> None:
-            pid = os.fork()
+            pid = fork_with_threads()
             if pid == 0:
                 os._exit(fence.held())  # no lease crosses into the child
             order.append("forked")

@@ -8,6 +8,7 @@ import hashlib
 import os
 import threading
 import time
+import warnings
 from typing import Any
 
 from securememory import ForkedError, Stream
@@ -93,6 +94,14 @@ FORKS = 8
 STREAM_WRITE = 1 << 20
 
 
+def fork_with_threads() -> int:
+    """os.fork() taken on purpose while other threads run, without Python 3.12+'s
+    DeprecationWarning about it (the child only waits, then exits)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*multi-threaded.*fork", category=DeprecationWarning)
+        return os.fork()
+
+
 class _KeyScan:
     """The parent's side: learns the session key from the child's locked view, scans grandchildren for it."""
 
@@ -140,7 +149,7 @@ def fork_during_aead(env: Environment, sabotage: bool = False) -> Result:
                 time.sleep(0.001)
             for _ in range(FORKS):
                 hold_r, hold_w = os.pipe()
-                pid = os.fork()
+                pid = fork_with_threads()
                 if pid == 0:
                     os.close(hold_w)
                     os.read(hold_r, 1)
