@@ -27,7 +27,13 @@ log() { printf '[package] %s\n' "$*"; }
 die() { printf '[package] FAILED: %s\n' "$*" >&2; exit 1; }
 
 log "interpreter: $("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
-free_threaded=$("$PY" -c 'import sysconfig; print(int(bool(sysconfig.get_config_var("Py_GIL_DISABLED"))))')
+# Free-threaded and debug builds have no stable ABI (see setup.py).
+stable_abi=$("$PY" -c 'import sys, sysconfig
+print(int(not sysconfig.get_config_var("Py_GIL_DISABLED") and not hasattr(sys, "gettotalrefcount")))')
+if [[ $stable_abi == 0 ]]; then  # its own wheel, kept apart from the abi3 one
+    DIST=$DIST/$("$PY" -c 'import sys; print(sys.implementation.cache_tag + getattr(sys, "abiflags", ""))')
+    mkdir -p "$DIST"
+fi
 
 sdist() { compgen -G "$DIST/securememory-*.tar.gz" | head -n 1; }
 wheel() { compgen -G "$DIST/securememory-*manylinux*.whl" | head -n 1; }
@@ -50,7 +56,7 @@ else
     "$WORK/tools/bin/python" -m build --outdir "$WORK/built" "$WORK/src" >"$WORK/build.log" 2>&1 \
         || { tail -n 40 "$WORK/build.log" >&2; die "python -m build"; }
     grep -q -- "-DPy_LIMITED_API=0x030B0000" "$WORK/build.log" \
-        || [[ $free_threaded == 1 ]] || die "the extensions were not compiled for the stable ABI of 3.11"
+        || [[ $stable_abi == 0 ]] || die "the extensions were not compiled for the stable ABI of 3.11"
     raw_wheel=$(compgen -G "$WORK/built/securememory-*.whl")
     log "repairing $(basename "$raw_wheel") with auditwheel"
     PATH="$WORK/tools/bin:$PATH" "$WORK/tools/bin/auditwheel" repair -w "$DIST" "$raw_wheel" >"$WORK/auditwheel.log" 2>&1 \
@@ -60,10 +66,10 @@ else
 
     log "checking $(basename "$(sdist)") and $(basename "$(wheel)")"
     "$WORK/tools/bin/twine" check --strict "$(sdist)" "$(wheel)"
-    "$WORK/tools/bin/python" - "$ROOT" "$(sdist)" "$(wheel)" "$free_threaded" <<'PYEOF'
+    "$WORK/tools/bin/python" - "$ROOT" "$(sdist)" "$(wheel)" "$stable_abi" <<'PYEOF'
 import re, subprocess, sys, tarfile, zipfile
 
-root, sdist, wheel, free_threaded = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+root, sdist, wheel, stable_abi = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 problems = []
 
 # The sdist holds every tracked C source and header, the build script, the license and the README.
@@ -78,7 +84,7 @@ problems += [f"sdist holds build output {n}" for n in names if n.endswith((".so"
 
 # The wheel: stable-ABI tag, manylinux, harness only under securememory/, the license inside.
 tag = wheel.rsplit("/", 1)[-1]
-if not free_threaded and not re.search(r"-cp311-abi3-manylinux_\d+_\d+_", tag):
+if stable_abi and not re.search(r"-cp311-abi3-manylinux_\d+_\d+_", tag):
     problems.append(f"wheel tag is not cp311-abi3-manylinux: {tag}")
 with zipfile.ZipFile(wheel) as whl:
     files = whl.namelist()
@@ -90,7 +96,7 @@ for want in ("securememory/harness/__main__.py", "securememory/harness/scenarios
 if not any(f.endswith(".dist-info/licenses/LICENSE") for f in files):
     problems.append("wheel lacks LICENSE")
 natives = [f for f in files if f.endswith(".so")]
-if not natives or (not free_threaded and not all(f.endswith(".abi3.so") for f in natives)):
+if not natives or (stable_abi and not all(f.endswith(".abi3.so") for f in natives)):
     problems.append(f"extension modules are not abi3: {natives}")
 for p in problems:
     print(f"[package] {p}", file=sys.stderr)
