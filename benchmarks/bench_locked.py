@@ -58,7 +58,8 @@ def _locked_after(backend: str, count: int) -> int:
 
 
 def _reachable(backend: str) -> int:
-    from harness import restrict
+    from securememory.harness import restrict
+
     from securememory import MemoryLockError, SecretFactory
 
     restrict.apply(restrict.Restriction(MEMLOCK_LIMIT))

@@ -12,12 +12,13 @@ key is ever a Python object.
 
 Rekeying is due-time checked on use rather than run by a background thread:
 a thread would make every later fork() a multi-threaded fork (a deadlock risk,
-and a DeprecationWarning on Python 3.12+). The cost is that an idle process's
-halves are not re-randomised while nothing uses the key. That is acceptable
-because the split defends against partial reads of memory taken at different
-moments, and between uses nothing changes for such a reader to combine: the
-halves stay in locked, no-dump, wipe-on-fork buffers, and the first use after
-an idle spell re-splits before it derives the key.
+and a DeprecationWarning on Python 3.12+). The cost: while nothing uses the
+key, its halves are not re-randomised, so two partial reads of memory taken
+during one idle spell could be combined. That is acceptable because what the
+split defends against is a partial read (one half alone tells nothing about
+the key), and an idle process's halves still sit in locked, no-dump,
+wipe-on-fork buffers; the first use after an idle spell re-splits before it
+derives the key, so a half read before it is useless after it.
 
 Created lazily on first use (never at import), replaced by purge(), recreated
 in a forked child.
