@@ -337,3 +337,24 @@ def test_library_operations_leave_no_lease_behind() -> None:
     with pytest.raises(errors.DecryptionError):
         stream.readinto(out)
     assert fence.held() == 0
+
+
+def test_fork_after_sealing_and_streaming_does_not_warn() -> None:
+    code = """
+import os, threading, warnings
+warnings.simplefilter("always")
+import securememory.memguard as m
+with m.Enclave(bytearray(b"sealed")).open():
+    pass
+stream = m.Stream()
+stream.write(bytearray(100_000))
+stream.readinto(bytearray(100_000))
+print(threading.active_count())
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.stdout.split() == ["1", "0"], res.stderr
+    assert res.stderr == ""  # Python 3.12+ warns here if any thread is running
