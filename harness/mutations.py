@@ -1,0 +1,32 @@
+"""Single-protection changes to the library's source, each of which the named scenarios must catch.
+
+A mutation replaces the exact text ``old`` (which must occur once in ``path``,
+relative to the repository root) with ``new``; with it applied, every scenario
+in ``scenarios`` must FAIL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    protection: str
+    path: str
+    old: str
+    new: str
+    scenarios: tuple[str, ...]
+
+
+MUTATIONS: list[Mutation] = [
+    Mutation(
+        name="fork_ignores_aead_in_flight",
+        protection="fork() waits until no AEAD object (holding the session key in OpenSSL) exists",
+        path="securememory/memguard/forkfence.py",
+        old="        while self._others_hold(me):\n            self._cond.wait()\n",
+        new="",
+        scenarios=("fork_during_aead",),
+    ),
+]
