@@ -182,11 +182,13 @@ def test_injection_at_every_point_of_a_borrow(backend: str, op: str) -> None:
     sweep(lambda: OPS[op](f), f.check_at_rest, INJECTIONS)
     close_returns(f.secret)
     close_returns(f.other)
-    assert settle(0) == 0
+    owned = 2 if backend == "protected" else 0  # the two secrets' own Buffers
+    assert settle(f.baseline - owned) == f.baseline - owned
 
 
 def test_injection_at_every_point_of_close(backend: str) -> None:
     factory = SecretFactory(backend)
+    factory.new(bytearray(CONTENT)).close()  # the session key, for the enclave, exists from here on
     baseline = registry.count()
     pending: list[Secret] = []
 
@@ -218,14 +220,20 @@ def test_injection_at_every_point_of_close(backend: str) -> None:
 
 
 def test_injection_at_every_point_of_stream_iteration() -> None:
-    baseline = registry.count()
-    stream = securememory.Stream(chunk_size=securememory.memcall.page_size())
     page = securememory.memcall.page_size()
+    stream = securememory.Stream(chunk_size=page)
+    stream.write(bytearray(b"s" * page))
+    next(stream).close()  # the session key exists from here on
+    baseline = registry.count()
 
     def op() -> Secret | None:
-        if stream.size < page:
+        # an injection may leave the stream's byte count ahead of its chunks (a
+        # bookkeeping skew, not a protection): refill on either signal
+        try:
+            return next(stream)
+        except StopIteration:
             stream.write(bytearray(b"s" * page * 4))
-        return next(stream)
+            return None
 
     def check_result(result: Secret | None) -> None:
         if result is not None:

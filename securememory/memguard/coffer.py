@@ -48,6 +48,7 @@ from .buffer import Buffer
 from .forkfence import drop_frames, fence
 from .policy import MlockPolicy
 from .registry import fork_state
+from .wipe import fill_random
 
 KEY_SIZE = 32
 REKEY_INTERVAL = 0.5
@@ -65,9 +66,12 @@ class Coffer:
         # and must never wait for the key lock (see with_aead).
         self._budget = threading.Lock()
         self._viewer: int | None = None
-        self._left = Buffer.random(KEY_SIZE, mlock=mlock)
-        self._right = Buffer.random(KEY_SIZE, mlock=mlock)
+        # the halves are rewritten by every re-split: read-write, not frozen
+        self._left = Buffer(KEY_SIZE, mlock=mlock)
+        self._right = Buffer(KEY_SIZE, mlock=mlock)
         self._scratch = Buffer(KEY_SIZE, mlock=mlock)
+        fill_random(self._left._b.data, KEY_SIZE)
+        fill_random(self._right._b.data, KEY_SIZE)
         self._gen = fork_state.generation
         self._structs = (self._left._b, self._right._b, self._scratch._b)
         self._ptrs = (self._left._b.data, self._right._b.data, self._scratch._b.data)
