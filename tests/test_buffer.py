@@ -6,6 +6,7 @@ import array
 import io
 import os
 import pickle
+from collections.abc import Callable
 
 import pytest
 from conftest import PAGE, mapping_at, peek
@@ -196,7 +197,7 @@ def test_random() -> None:
         lambda: Buffer.from_entire_reader(io.BytesIO(b"filled")),
     ],
 )
-def test_filled_buffers_come_back_frozen(make: Any) -> None:
+def test_filled_buffers_come_back_frozen(make: Callable[[], Buffer]) -> None:
     with make() as b:
         assert not b.mutable
         with pytest.raises(errors.ReadOnlyError):
