@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .mutations import MUTATIONS, Mutation
 
@@ -48,16 +49,33 @@ TREES = ("securememory", "harness")
 FILES = ("setup.py", "pyproject.toml")
 HARNESS_TIMEOUT = 600.0
 
-# Run in the copy: emit the cffi module's C source and print its build settings.
+# Run in the copy: the extensions setup.py declares (setup() itself is not run),
+# each cffi module's C source emitted, as JSON.
 _EMIT = """
-import json, runpy, sys
-builder = runpy.run_path("securememory/_build.py")["ffibuilder"]
-name, _, _, kwds = builder._assigned_source
-builder.emit_c_code(sys.argv[1])
-print(json.dumps({"module": name, "sources": kwds.get("sources", []),
-                  "include_dirs": kwds.get("include_dirs", []),
-                  "extra_compile_args": kwds.get("extra_compile_args", []),
-                  "libraries": kwds.get("libraries", [])}))
+import json, os, runpy, sys
+import setuptools
+captured = {}
+setuptools.setup = lambda **kw: captured.update(kw)
+ns = runpy.run_path("setup.py", run_name="setup_probe")
+limited = ns.get("LIMITED_API") if ns.get("STABLE_ABI") else None
+out = []
+for ext in captured.get("ext_modules", []):
+    macros = [list(m) for m in ext.define_macros if m[0] != "Py_LIMITED_API"]
+    if limited:
+        macros.append(["Py_LIMITED_API", limited])
+    out.append({"module": ext.name, "sources": ext.sources, "include_dirs": ext.include_dirs,
+                "extra_compile_args": ext.extra_compile_args, "libraries": ext.libraries, "macros": macros})
+for spec in captured.get("cffi_modules", []):
+    path, _, attr = spec.partition(":")
+    builder = runpy.run_path(path)[attr]
+    name, _, _, kwds = builder._assigned_source
+    c_file = os.path.join(sys.argv[1], name + ".c")
+    builder.emit_c_code(c_file)
+    out.append({"module": name, "sources": [c_file, *kwds.get("sources", [])],
+                "include_dirs": kwds.get("include_dirs", []),
+                "extra_compile_args": kwds.get("extra_compile_args", []),
+                "libraries": kwds.get("libraries", []), "macros": []})
+print(json.dumps(out))
 """
 
 
@@ -133,25 +151,28 @@ class Builder:
         return obj
 
     def build(self, tree: Path) -> None:
-        """Compile and link ``tree``'s extension in place (next to its Python package)."""
-        c_file = tree / "build" / "_native.c"
-        c_file.parent.mkdir(exist_ok=True)
+        """Compile and link every extension of ``tree`` in place (next to its Python package)."""
+        gen = tree / "build"
+        gen.mkdir(exist_ok=True)
         done = subprocess.run(
-            [sys.executable, "-c", _EMIT, str(c_file)], cwd=tree, capture_output=True, text=True, check=False
+            [sys.executable, "-c", _EMIT, str(gen)], cwd=tree, capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
-            raise BuildError(f"cffi could not emit the module: {done.stderr.strip()[-800:]}")
-        spec = json.loads(done.stdout.strip().splitlines()[-1])
+            raise BuildError(f"the extensions could not be listed: {done.stderr.strip()[-800:]}")
+        headers = b"".join(p.read_bytes() for p in sorted((tree / "securememory").rglob("*.h")))
+        for spec in json.loads(done.stdout.strip().splitlines()[-1]):
+            self._extension(tree, spec, headers)
+
+    def _extension(self, tree: Path, spec: dict[str, Any], headers: bytes) -> None:
         cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
         flags = [
             *cc, "-fPIC", "-DNDEBUG", "-fwrapv", "-pthread",
             f"-I{sysconfig.get_paths()['include']}",
             *(f"-I{d}" for d in spec["include_dirs"]),
+            *(f"-D{name}={value}" if value is not None else f"-D{name}" for name, value in spec["macros"]),
             *spec["extra_compile_args"],
         ]
-        headers = b"".join(p.read_bytes() for p in sorted((tree / "securememory").rglob("*.h")))
-        sources = [c_file, *(tree / s for s in spec["sources"])]
-        objects = [self._object(tree, s, flags, headers) for s in sources]
+        objects = [self._object(tree, tree / s, flags, headers) for s in spec["sources"]]
         module = spec["module"].split(".")
         target = tree.joinpath(*module[:-1], module[-1] + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
         ld = shlex.split(sysconfig.get_config_var("LDSHARED") or "cc -shared")
@@ -160,7 +181,7 @@ class Builder:
             [*ld, *map(str, objects), *libs, "-o", str(target)], capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
-            raise BuildError(f"link failed: {done.stderr.strip()[-800:]}")
+            raise BuildError(f"link of {spec['module']} failed: {done.stderr.strip()[-800:]}")
 
 
 def run_harness(tree: Path, names: Sequence[str] | None) -> tuple[dict[str, str], str]:
@@ -211,7 +232,7 @@ class Campaign:
         tree = self.workdir / "baseline"
         copy_tree(tree)
         self.builder.build(tree)
-        self.baseline_so = sorted((tree / "securememory").glob("_native*.so"))
+        self.baseline_so = sorted((tree / "securememory").glob("*.so"))
         where = subprocess.run(
             [sys.executable, "-c", "import securememory, harness; print(securememory.__file__, harness.__file__)"],
             cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True, check=False,
@@ -244,7 +265,7 @@ class Campaign:
         try:
             copy_tree(tree)
             apply(m, tree)
-            if m.path.endswith((".c", ".h")) or m.path.endswith("_build.py"):
+            if m.path.endswith((".c", ".h")) or m.path in ("setup.py", "securememory/_build.py"):
                 self.builder.build(tree)
             else:
                 for so in self.baseline_so:

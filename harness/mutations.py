@@ -114,14 +114,14 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "region_free_without_wipe", "wipe before unmap", POSIX_C,
-        "    sm_wipe(addr, len);\n    if (locked)",
-        "    if (locked)",
+        "    sm_wipe(addr, len);\n    if (locked)\n        munlock(addr, len); /* failure",
+        "    if (locked)\n        munlock(addr, len); /* failure",
         ("teardown_memcall",),
     ),
     Mutation(
         "region_unlock_before_wipe", "wipe before unmap", POSIX_C,
-        "    sm_wipe(addr, len);\n    if (locked)\n        munlock(addr, len);",
-        "    if (locked)\n        munlock(addr, len);\n    sm_wipe(addr, len);",
+        "    sm_wipe(addr, len);\n    if (locked)\n        munlock(addr, len); /* failure",
+        "    if (locked)\n        munlock(addr, len);\n    sm_wipe(addr, len); /* failure",
         ("teardown_memcall",),
     ),
     Mutation(
@@ -236,13 +236,13 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "gate_leaves_pages_readable", "no access", GATE_C,
-        "            rc = sm_protect(g->addr, g->len, SM_PROT_NONE);",
-        "            rc = sm_protect(g->addr, g->len, SM_PROT_READ);",
+        "        } else {\n            rc = sm_protect(g->addr, g->len, SM_PROT_NONE);",
+        "        } else {\n            rc = sm_protect(g->addr, g->len, SM_PROT_READ);",
         ("no_access_between_borrows",),
     ),
     Mutation(
         "gate_open_after_close", "use after close", GATE_C,
-        "    if (g->closing) {\n        rc = SM_GATE_CLOSED;",
+        "    if (g->closing != OPEN) {\n        rc = SM_GATE_CLOSED;",
         "    if (0) {\n        rc = SM_GATE_CLOSED;",
         ("use_after_close",),
     ),
@@ -254,8 +254,8 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "opened_enclave_writable", "freeze", ENCLAVE_PY,
-        "ffi.buffer(buf._b.data, size))\n            buf.freeze()",
-        "ffi.buffer(buf._b.data, size))",
+        "decrypt_into(aead, sealed, out), mlock)\n            buf.freeze()",
+        "decrypt_into(aead, sealed, out), mlock)",
         ("no_access_from_creation",),
     ),
     # -- copies and sources ---------------------------------------------------------------
@@ -279,14 +279,14 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "protected_close_keeps_buffer", "wipe on close", "securememory/backends/protected.py",
-        "        self._buffer.destroy()",
+        "        self._buffer._release(keep)",
         "        pass",
         ("wipe_on_close_protected",),
     ),
     Mutation(
         "legacy_close_keeps_region", "wipe on close", LEGACY_PY,
-        "            memcall.free(self._region)",
-        "            pass",
+        "        release(self._region, keep)",
+        "        pass",
         ("wipe_on_close_legacy",),
     ),
     Mutation(
@@ -309,15 +309,15 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "enclave_scratch_per_secret", "constant locked memory", ENCLAVE_BACKEND_PY,
-        "        self._open: Buffer | None = None",
-        "        self._open: Buffer | None = Buffer(size, mlock=mlock)",
+        "        self._mlock = mlock\n        super().__init__(size)",
+        "        self._mlock = mlock\n        self._spare = Buffer(size, mlock=mlock)\n        super().__init__(size)",
         ("restricted_enclave_10000",),
     ),
     # -- scratch, staging, authentication ----------------------------------------------
     Mutation(
         "stream_scratch_kept", "scratch wipe", STREAM_PY,
-        "                        lib.sm_wipe(plain_ptr, length)",
-        "                        pass",
+        "                    lib.sm_wipe(plain_ptr, length)",
+        "                    pass",
         ("scratch_wiped",),
     ),
     Mutation(
@@ -341,9 +341,8 @@ MUTATIONS: list[Mutation] = [
     # -- the session key ---------------------------------------------------------------
     Mutation(
         "aead_key_left_in_scratch", "session key", COFFER_PY,
-        "            try:\n                return ChaCha20Poly1305(self._key_view)\n            finally:\n"
-        "                lib.sm_wipe(scratch, KEY_SIZE)",
-        "            return ChaCha20Poly1305(self._key_view)",
+        "            finally:\n                lib.sm_wipe(self._ptrs[2], KEY_SIZE)\n",
+        "",
         ("session_key_confined",),
     ),
     Mutation(
@@ -365,9 +364,9 @@ MUTATIONS: list[Mutation] = [
         ("rekey",),
     ),
     Mutation(
-        "rekey_thread_idle", "rekey", COFFER_PY,
-        "            self.rekey()",
-        "            pass",
+        "rekey_on_use_skipped", "rekey", COFFER_PY,
+        "        if now - self._rekeyed >= REKEY_INTERVAL:\n            self._resplit(now)",
+        "        if False:\n            self._resplit(now)",
         ("rekey",),
     ),
     Mutation(
@@ -384,15 +383,14 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "stream_reseal_nonce_fixed", "nonce freshness", STREAM_PY,
-        "                        nonce = os.urandom(NONCE_SIZE)",
-        "                        nonce = bytes(NONCE_SIZE)",
+        "                    nonce = os.urandom(NONCE_SIZE)",
+        "                    nonce = bytes(NONCE_SIZE)",
         ("nonces_fresh",),
     ),
     Mutation(
         "session_key_not_random", "session key", COFFER_PY,
-        "        self._left = Buffer.random(KEY_SIZE, mlock=mlock)\n"
-        "        self._right = Buffer.random(KEY_SIZE, mlock=mlock)",
-        "        self._left = Buffer(KEY_SIZE, mlock=mlock)\n        self._right = Buffer(KEY_SIZE, mlock=mlock)",
+        "        fill_random(self._left._b.data, KEY_SIZE)\n        fill_random(self._right._b.data, KEY_SIZE)\n",
+        "",
         ("purge_replaces_key", "key_split"),
     ),
     # -- purge, registry, fork ----------------------------------------------------------
@@ -417,10 +415,16 @@ MUTATIONS: list[Mutation] = [
         ("fork",),
     ),
     Mutation(
-        "secret_fork_check_removed", "fork", "securememory/secret.py",
-        "        if self._gen != fork_state.generation:\n            self._forked()",
-        "        if False:\n            self._forked()",
+        "secret_fork_check_removed", "fork", "securememory/gatemodule.c",
+        "    if (gate->gen != generation) {",
+        "    if (0) {",
         ("fork",),
+    ),
+    Mutation(
+        "fork_ignores_aead_in_flight", "fork", "securememory/memguard/forkfence.py",
+        "        while self._others_hold(me):\n            self._cond.wait()\n",
+        "",
+        ("fork_during_aead",),
     ),
     # -- crash and signal wipes -------------------------------------------------------
     Mutation(

@@ -56,7 +56,7 @@ def crash_wipe(env: Environment) -> Result:
             protected: Any = SecretFactory("protected").from_file(_file(ctx, "protected"))
             legacy = SecretFactory("legacy").from_file(_file(ctx, "legacy"))
             ctx.checkpoint({"op": "spans", "key": "", "spans": {
-                "buffer": [buf.address, SIZE], "protected": [protected.buffer.address, SIZE],
+                "buffer": [buf.address, SIZE], "protected": list(_span(protected)),
                 "legacy": list(_span(legacy))}})
             fault()
 

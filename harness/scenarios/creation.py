@@ -25,7 +25,7 @@ NO_ACCESS, READ_ONLY = "---", "r--"
 
 def _address(secret: Any) -> int:
     """The first data byte of a protected or legacy secret, found without borrowing it."""
-    buffer = getattr(secret, "buffer", None)
+    buffer = getattr(secret, "_buffer", None)
     return int(buffer.address) if buffer is not None else int(secret._region.address)
 
 

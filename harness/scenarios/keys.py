@@ -16,13 +16,12 @@ from typing import Any
 from securememory import DecryptionError, Stream
 from securememory.memguard import Enclave, get_coffer, purge
 from securememory.memguard import Stream as ChunkStream
+from securememory.memguard.coffer import REKEY_INTERVAL
 from securememory.memguard.enclave import NONCE_SIZE
 
 from .. import child, memory, raw
 from ..scenario import Environment, Result, scenario, verdict
 from .copies import _run, _Values
-
-REKEY_WAIT_STEPS = 100  # of 0.1 s each; the rekey thread runs every 0.5 s
 
 
 class _Keys(_Values):
@@ -103,13 +102,9 @@ def rekey(env: Environment) -> Result:
         _learn(ctx, "0")
         coffer.rekey()
         _learn(ctx, "1")
-        changed = False
-        for _ in range(REKEY_WAIT_STEPS):  # the thread, on its own
-            time.sleep(0.1)
-            if not ctx.checkpoint({"op": "same", "key": "left1", "address": coffer._left.address}):
-                changed = True
-                break
-        ctx.report({"thread": changed})
+        time.sleep(REKEY_INTERVAL * 1.2)  # a re-split is now due: the next use makes it
+        Enclave(bytearray(8))
+        ctx.report({"on use": not ctx.checkpoint({"op": "same", "key": "left1", "address": coffer._left.address})})
         _learn(ctx, "2")
 
     reports, values, outcome = _keys_run(fn, env)
@@ -118,10 +113,10 @@ def rekey(env: Environment) -> Result:
     halves = values["left0"] != values["left1"] and values["right0"] != values["right1"]
     same_key = values["session0"] == values["session1"] == values["session2"]
     consistent = all(_split(values, s) == values["session" + s] for s in "012")
-    ok = halves and same_key and consistent and reports.get("thread") is True
-    observed = (f"rekey() changed both halves: {halves}, the thread rekeyed: {reports.get('thread')}, "
+    ok = halves and same_key and consistent and reports.get("on use") is True
+    observed = (f"rekey() changed both halves: {halves}, a use once due re-split: {reports.get('on use')}, "
                 f"key unchanged: {same_key}, split holds: {consistent}")
-    return verdict("rekey", ok, "halves change (by rekey() and by the thread), the key does not", observed)
+    return verdict("rekey", ok, "halves change (by rekey() and by a use once due), the key does not", observed)
 
 
 def nonces_fresh(env: Environment) -> Result:
@@ -168,6 +163,6 @@ scenario("session_key_confined", "the session key is nowhere after seal, open, s
     session_key_confined
 )
 scenario("key_split", "the session key is stored only as left XOR BLAKE2b-256(right)")(key_split)
-scenario("rekey", "rekeying changes both halves, never the key; the thread rekeys on its own")(rekey)
+scenario("rekey", "rekeying changes both halves, never the key; a use once due re-splits")(rekey)
 scenario("nonces_fresh", "every seal, stream chunk and reseal uses a fresh nonce")(nonces_fresh)
 scenario("purge_replaces_key", "purge() replaces the session key")(purge_replaces_key)
