@@ -271,8 +271,8 @@ def test_a_real_sigint_inside_borrows_leaves_nothing_behind(backend: str) -> Non
     try:
         for i in range(3000):
             armed[0] = True
-            signal.setitimer(signal.ITIMER_REAL, 0.00002 + (i % 50) * 0.000003)
             try:
+                signal.setitimer(signal.ITIMER_REAL, 0.00002 + (i % 50) * 0.000003)
                 for _ in range(50):
                     ops[i % len(ops)](f)
             except KeyboardInterrupt:

@@ -7,9 +7,9 @@ from . import faults  # isort: skip
 from . import copies  # isort: skip
 from . import teardown  # isort: skip
 from . import creation  # isort: skip
-from . import canary, crashes, decryption, dumps, forking, keys, locking, memfd, purging, scratch, signals
+from . import borrows, canary, crashes, decryption, dumps, forking, keys, locking, memfd, purging, scratch, signals
 
 __all__ = [
-    "canary", "copies", "crashes", "creation", "decryption", "dumps", "faults", "forking", "keys", "locking",
-    "memfd", "purging", "scratch", "signals", "teardown",
+    "borrows", "canary", "copies", "crashes", "creation", "decryption", "dumps", "faults", "forking", "keys",
+    "locking", "memfd", "purging", "scratch", "signals", "teardown",
 ]
