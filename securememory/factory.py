@@ -19,6 +19,7 @@ from .backends.enclave import EnclaveSecret
 from .backends.legacy import LegacySecret
 from .backends.protected import ProtectedSecret
 from .errors import InvalidArgumentError, InvalidTypeError, SourceReadError
+from .filling import fill_once
 from .memguard import Buffer, MlockPolicy
 from .memguard.buffer import fill_from, readinto_of
 from .memguard.policy import parse, resolve
@@ -36,7 +37,7 @@ def _length(size: object) -> int:
     if not isinstance(size, int) or isinstance(size, bool):
         raise InvalidTypeError(f"secret length must be an int, not {type(size).__name__}")
     if size < 1 or size > memcall.region.MAX_SIZE:
-        raise InvalidArgumentError("invalid secret length")
+        raise InvalidArgumentError(f"invalid secret length: {size} (expected 1 to {memcall.region.MAX_SIZE} bytes)")
     return size
 
 
@@ -72,13 +73,13 @@ class SecretFactory:
         """The policy this factory applies (its own, else the process policy now)."""
         return resolve(self._mlock)
 
-    def _make(self, size: int, fill: Callable[[memoryview], None]) -> Secret:
+    def _make(self, size: int, fill: Callable[[memoryview], object]) -> Secret:
         size = _length(size)
         mlock = self.mlock
         if self._backend == Backend.LEGACY:
             region = LegacySecret.allocate(size, mlock)
             try:
-                fill(region.view()[:size])
+                fill_once(fill, ffi.cast("unsigned char *", region.address), size)
                 return LegacySecret(region, size)
             except BaseException:
                 if not region.freed:
@@ -86,13 +87,34 @@ class SecretFactory:
                 raise
         buf = Buffer(size, mlock=mlock)
         try:
-            fill(buf.view())
+            fill_once(fill, buf._b.data, size)
             if self._backend == Backend.ENCLAVE:
                 return EnclaveSecret(buf, mlock)
             return ProtectedSecret(buf)
         except BaseException:
             buf.destroy()
             raise
+
+    def create(self, size: int, fill: Callable[[memoryview], object]) -> Secret:
+        """A secret of ``size`` bytes written in place by ``fill(view)``.
+
+        ``view`` is a writable memoryview of the secret's own locked memory
+        (on the enclave backend, of locked scratch memory that is sealed and
+        wiped afterwards), zero-filled; ``fill`` writes into it, for example
+        with ``readinto``, ``Scrypt.derive_into`` or ``AEAD.decrypt_into``.
+        Its return value is ignored. When ``fill`` returns, the view is
+        released and the memory becomes inaccessible (or sealed).
+
+        If ``fill`` raises, what it wrote is wiped, nothing stays allocated,
+        and its exception propagates. If ``fill`` kept a slice or an export of
+        the view (the view itself is released and so harmless), the secret is
+        wiped and freed as well and ViewEscapedError is raised; the kept slice
+        must not be used (it faults). InvalidTypeError when ``fill`` is not
+        callable.
+        """
+        if not callable(fill):
+            raise InvalidTypeError(f"fill must be callable, not {type(fill).__name__}")
+        return self._make(size, fill)
 
     def new(self, data: object) -> Secret:
         """A secret holding a copy of ``data``; a writable ``data`` is wiped afterwards.
