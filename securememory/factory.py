@@ -13,16 +13,16 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from . import memcall
+from . import memcall, sources
 from ._native import ffi, lib
 from .backends.enclave import EnclaveSecret
 from .backends.legacy import LegacySecret
 from .backends.protected import ProtectedSecret
-from .errors import InvalidArgumentError, InvalidTypeError, SourceReadError
+from .errors import InvalidArgumentError, InvalidTypeError
 from .filling import fill_once
 from .memguard import Buffer, MlockPolicy
-from .memguard.buffer import fill_from, readinto_of
 from .memguard.policy import parse, resolve
+from .memguard.reading import fill_from, readinto_of
 from .memguard.wipe import fill_random, source
 from .secret import Secret
 
@@ -143,7 +143,9 @@ class SecretFactory:
         """A secret of exactly ``size`` bytes read with ``reader.readinto`` into locked memory.
 
         Raises InvalidArgumentError (after wiping what was read) when the reader
-        ends early, InvalidTypeError when it has no ``readinto``.
+        ends early, InvalidTypeError when it has no ``readinto`` or is buffered
+        (see :mod:`securememory.memguard.reading`), SourceReadError when a
+        non-blocking reader has no data ready.
         """
         readinto = readinto_of(reader)
 
@@ -154,24 +156,34 @@ class SecretFactory:
 
         return self._make(size, read)
 
-    def from_file(self, path: str | os.PathLike[str]) -> Secret:
-        """A secret holding the whole file at ``path``, read unbuffered into locked memory.
+    def from_file(self, path: str | os.PathLike[str], *, any_file: bool = False) -> Secret:
+        """The whole file at ``path``, read unbuffered into locked memory.
 
-        Raises SourceReadError (an OSError) when the file cannot be opened or read,
-        InvalidArgumentError("invalid secret length") when it is empty.
+        Opened non-blocking, so a FIFO with no writer cannot hang; it must be a
+        regular file unless ``any_file=True`` (then read to end of data).
+        Raises SourceReadError (an OSError) when the file cannot be opened or
+        read, InvalidArgumentError when it is not a regular file or is empty.
         """
-        if not isinstance(path, (str, os.PathLike)):
-            raise InvalidTypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
-        try:
-            f = open(path, "rb", buffering=0)  # noqa: SIM115 (closed below, errors mapped)
-        except OSError as e:
-            raise SourceReadError(e.errno, e.strerror, os.fspath(path)) from e
-        with f:
-            try:
-                size = os.fstat(f.fileno()).st_size
-                return self.from_reader(f, size)
-            except OSError as e:
-                raise SourceReadError(e.errno, e.strerror, os.fspath(path)) from e
+        return sources.from_file(self, path, any_file=any_file)
+
+    def from_fd(self, fd: int, size: int | None = None) -> Secret:
+        """Exactly ``size`` bytes read from file descriptor ``fd`` (left open), or all
+        of them until end of data when ``size`` is None; see :func:`sources.from_fd`."""
+        return sources.from_fd(self, fd, size)
+
+    def from_reader_until(self, reader: Any, delimiter: bytes | int, *, max_size: int) -> Secret:
+        """Bytes from an unbuffered ``reader`` up to ``delimiter`` (excluded) or end of data,
+        at most ``max_size``; see :func:`sources.from_reader_until`."""
+        return sources.from_reader_until(self, reader, delimiter, max_size=max_size)
+
+    def getpass(self, prompt: str = "Password: ", *, max_size: int = 4096) -> Secret:
+        """A line typed at the controlling terminal with echo off; see :func:`sources.getpass`."""
+        return sources.getpass(self, prompt, max_size=max_size)
+
+    def from_env(self, name: str, *, unset: bool = True) -> Secret:
+        """The value of environment variable ``name``, wiped and removed from the
+        environment unless ``unset=False``; see :func:`sources.from_env` for its limits."""
+        return sources.from_env(self, name, unset=unset)
 
     def __repr__(self) -> str:
         return f"SecretFactory(backend={self._backend.value!r}, mlock={self.mlock.value!r})"
