@@ -79,6 +79,10 @@ class SourceReadError(SecureMemoryError, OSError):
     """A file a secret was to be read from could not be opened or read."""
 
 
+class TransferError(SecureMemoryError, OSError):
+    """A secret could not be sent to, or received from, another process (a pipe or socket)."""
+
+
 class StreamEmptyError(SecureMemoryError, EOFError):
     """next() or flush() on a Stream that holds no data."""
 
@@ -186,6 +190,7 @@ __all__ = [
     "SecureMemoryError",
     "SourceReadError",
     "StreamEmptyError",
+    "TransferError",
     "UnlockedMemoryWarning",
     "UnsupportedError",
     "ViewEscapedError",

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from . import memcall, sources
+from . import memcall, sources, transfer
 from ._native import ffi, lib
 from .backends.enclave import EnclaveSecret
 from .backends.legacy import LegacySecret
@@ -184,6 +184,11 @@ class SecretFactory:
         """The value of environment variable ``name``, wiped and removed from the
         environment unless ``unset=False``; see :func:`sources.from_env` for its limits."""
         return sources.from_env(self, name, unset=unset)
+
+    def receive(self, endpoint: object, *, max_size: int = transfer.DEFAULT_MAX_SIZE) -> Secret:
+        """A secret sent by :meth:`Secret.send` on ``endpoint`` (a fd, a multiprocessing
+        Connection, a socket), read straight into its locked memory; see :mod:`securememory.transfer`."""
+        return transfer.receive(self, endpoint, max_size=max_size)
 
     def __repr__(self) -> str:
         return f"SecretFactory(backend={self._backend.value!r}, mlock={self.mlock.value!r})"
