@@ -11,7 +11,7 @@ import pytest
 
 from harness import cli
 from harness.scenario import FAIL, PASS, SCENARIOS, UNSUPPORTED, Result, Scenario, environment
-from harness.scenarios import copies, dumps, faults, forking, locking, memfd, signals
+from harness.scenarios import copies, dumps, faults, forking, inputs, locking, memfd, signals
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,7 @@ SABOTAGED = [
     ("signal_sigterm", "handler exits without purge",
      lambda e: signals.caught_signal(e, signal.SIGTERM, sabotage=True)),
     ("memfd_secret", "ordinary page", lambda e: memfd.memfd_secret(e, secret=False)),
+    *[(n, "a copy kept", lambda e, n=n: inputs.SCENARIOS[n][1](e, leak=True)) for n in inputs.SCENARIOS],
 ]
 
 
