@@ -18,7 +18,7 @@ from ._native import ffi, lib
 from .backends.enclave import EnclaveSecret
 from .backends.legacy import LegacySecret
 from .backends.protected import ProtectedSecret
-from .errors import InvalidArgumentError, InvalidTypeError
+from .errors import InvalidArgumentError, InvalidTypeError, MemoryLockError
 from .filling import fill_once
 from .memguard import Buffer, MlockPolicy
 from .memguard.policy import parse, resolve
@@ -85,6 +85,14 @@ class SecretFactory:
                 if not region.freed:
                     memcall.free(region)
                 raise
+        if self._backend == Backend.ENCLAVE:
+            try:
+                return self._fill_buffer(size, fill, mlock)
+            except MemoryLockError as e:
+                raise e.on_enclave() from None
+        return self._fill_buffer(size, fill, mlock)
+
+    def _fill_buffer(self, size: int, fill: Callable[[memoryview], object], mlock: MlockPolicy) -> Secret:
         buf = Buffer(size, mlock=mlock)
         try:
             fill_once(fill, buf._b.data, size)

@@ -59,7 +59,7 @@ def _raise_create_error(code: int, step: int, size: int, inner_len: int) -> None
         raise InvalidArgumentError(f"size {size} is too large for a guarded buffer")
     if step == lib.SM_STEP_LOCK:
         raise lock_error(code, inner_len)
-    if step == lib.SM_STEP_MAP:
+    if step == lib.SM_STEP_MAP or (code == _errno.ENOMEM and step == lib.SM_STEP_GUARD):
         raise AllocationError(
             f"could not map a guarded buffer of {size} bytes ({os.strerror(code)})", code, size
         )
