@@ -68,12 +68,7 @@ def derive_scrypt(
     _secret(password, "password")
     with _checked():
         kdf = Scrypt(salt=salt, length=length, n=n, r=r, p=p)
-
-    def fill(out: memoryview) -> None:
-        with password.borrow() as pw, _checked():
-            kdf.derive_into(pw, out)
-
-    return (factory or SecretFactory()).create(length, fill)
+    return _derive(kdf, password, length, factory)
 
 
 def hkdf(
@@ -89,10 +84,15 @@ def hkdf(
     _secret(key, "key")
     with _checked():
         kdf = HKDF(algorithm=algorithm or hashes.SHA256(), length=length, salt=salt, info=info)
+    return _derive(kdf, key, length, factory)
+
+
+def _derive(kdf: Scrypt | HKDF, source: Secret, length: int, factory: SecretFactory | None) -> Secret:
+    """A new Secret of ``length`` bytes written by ``kdf.derive_into`` from a borrow of ``source``."""
 
     def fill(out: memoryview) -> None:
-        with key.borrow() as k, _checked():
-            kdf.derive_into(k, out)
+        with source.borrow() as material, _checked():
+            kdf.derive_into(material, out)
 
     return (factory or SecretFactory()).create(length, fill)
 

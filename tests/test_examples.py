@@ -12,13 +12,13 @@ import hmac
 import http.client
 import os
 import pty
-import select
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _terminal import type_and_wait
 
 from securememory import SecretFactory
 
@@ -85,25 +85,7 @@ def test_passphrase_cli_through_a_pty() -> None:
     if pid == 0:
         os.execv(sys.executable, [sys.executable, str(EXAMPLES / "passphrase_cli.py"), "--salt", salt.hex(),
                                   "--n", "1024"])
-    out = b""
-    try:
-        while b"Passphrase: " not in out:
-            ready, _, _ = select.select([master], [], [], 30)
-            assert ready, out
-            out += os.read(master, 1024)
-        os.write(master, b"correct horse\r")
-        while True:
-            ready, _, _ = select.select([master], [], [], 30)
-            try:
-                chunk = os.read(master, 1024) if ready else b""
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(master)
+    out, status = type_and_wait(pid, master, b"Passphrase: ", [b"correct horse\r"])
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, out
     key = hashlib.scrypt(b"correct horse", salt=salt, n=1024, r=8, p=1, dklen=32)
     assert tag(passphrase_cli.VERIFIER_MESSAGE, key).encode() in out

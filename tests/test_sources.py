@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import pty
-import select
 import socket
 import termios
 import threading
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 from _secret_helpers import BACKENDS
+from _terminal import type_and_wait
 from test_create import footprint
 
 from securememory import InvalidArgumentError, InvalidTypeError, SecretFactory
@@ -270,38 +270,11 @@ def _drive(factory_backend: str, keys: list[bytes], max_size: int = 64) -> tuple
         os.write(report_w, "\n".join(lines).encode())
         os._exit(0)
     os.close(report_w)
-    shown = b""
-    try:
-        shown += _until(master, b"Key: ")
-        for key in keys:
-            os.write(master, key)
-        while True:
-            ready, _, _ = select.select([master], [], [], 10)
-            if not ready:
-                break
-            try:
-                chunk = os.read(master, 1024)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(master)
+    shown, status = type_and_wait(pid, master, b"Key: ", keys)
     with os.fdopen(report_r, "rb") as f:
         report = f.read().decode().splitlines()
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, report
     return report, shown
-
-
-def _until(fd: int, marker: bytes) -> bytes:
-    seen = b""
-    while marker not in seen:
-        ready, _, _ = select.select([fd], [], [], 10)
-        assert ready, f"no prompt; saw {seen!r}"
-        seen += os.read(fd, 1024)
-    return seen
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
