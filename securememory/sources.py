@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import io
 import os
 import stat
 import sys
-import termios
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +47,8 @@ def staged(factory: SecretFactory, max_size: int, read: Callable[[memoryview], i
     """A secret of the ``read(view)`` bytes that ``read`` writes at the start of a
     ``max_size``-byte locked staging Buffer (wiped and freed however this ends)."""
     staging = Buffer(_check_max(max_size), mlock=factory.mlock)
+    view = staging.view()
     try:
-        view = staging.view()
         n = read(view)
 
         def copy(dst: memoryview) -> None:
@@ -56,20 +56,22 @@ def staged(factory: SecretFactory, max_size: int, read: Callable[[memoryview], i
 
         return factory.create(n, copy)
     finally:
+        view.release()
         staging.destroy()
 
 
 def entire(factory: SecretFactory, reader: Any) -> Secret:
     """Everything ``reader`` yields until end of data (see Buffer.from_entire_reader)."""
     buf = Buffer.from_entire_reader(reader, mlock=factory.mlock)
+    view = buf.view()
     try:
-        view = buf.view()
 
         def copy(dst: memoryview) -> None:
             dst[:] = view
 
-        return factory.create(buf.size, copy)
+        return factory.create(len(view), copy)
     finally:
+        view.release()
         buf.destroy()
 
 
@@ -193,6 +195,8 @@ def getpass(factory: SecretFactory, prompt: str = "Password: ", *, max_size: int
 
 
 def _read_line(fd: int, prompt: str, view: memoryview) -> int:
+    import termios  # POSIX only; imported here so that the package imports everywhere
+
     try:
         saved = termios.tcgetattr(fd)
     except termios.error as e:
@@ -258,7 +262,7 @@ def from_env(factory: SecretFactory, name: str, *, unset: bool = True) -> Secret
     addr = _getenv(key)
     if not addr:
         raise InvalidArgumentError(f"environment variable {name!r} is not set")
-    n = _libc.strlen(addr)
+    n = int(_libc().strlen(addr))
     if n == 0:
         raise InvalidArgumentError(f"invalid secret length: 0 (environment variable {name!r} is empty)")
     ptr = ffi.cast("unsigned char *", addr)
@@ -275,15 +279,19 @@ def from_env(factory: SecretFactory, name: str, *, unset: bool = True) -> Secret
     return secret
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.getenv.argtypes = [ctypes.c_char_p]
-_libc.getenv.restype = ctypes.c_void_p
-_libc.strlen.argtypes = [ctypes.c_void_p]
-_libc.strlen.restype = ctypes.c_size_t
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None)
+    libc.getenv.argtypes = [ctypes.c_char_p]
+    libc.getenv.restype = ctypes.c_void_p
+    libc.strlen.argtypes = [ctypes.c_void_p]
+    libc.strlen.restype = ctypes.c_size_t
+    return libc
 
 
 def _getenv(key: bytes) -> int:
-    return int(_libc.getenv(key) or 0)
+    """Address of the value the C library holds for ``key`` (0 when unset)."""
+    return int(_libc().getenv(key) or 0)
 
 
 def _wipe_startup_copy(key: bytes) -> None:
