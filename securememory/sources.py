@@ -14,6 +14,7 @@ import errno
 import functools
 import io
 import os
+import select
 import stat
 import sys
 from collections.abc import Callable
@@ -98,7 +99,8 @@ def from_file(factory: SecretFactory, path: str | os.PathLike[str], *, any_file:
 
     The file is opened non-blocking, so a FIFO without a writer cannot hang
     the call, and must be a regular file unless ``any_file=True``, which
-    reads a FIFO, socket or character device to end of data (blocking).
+    reads a FIFO, socket or character device to end of data, waiting (with
+    poll) for a writer and its data.
     Raises SourceReadError when it cannot be opened or read,
     InvalidArgumentError when it is not a regular file (and ``any_file`` is
     False) or is empty.
@@ -116,14 +118,38 @@ def from_file(factory: SecretFactory, path: str | os.PathLike[str], *, any_file:
             raise InvalidArgumentError(
                 f"{name!r} is not a regular file; pass any_file=True to read it to end of data"
             )
-        os.set_blocking(fd, True)
-        return from_fd(factory, fd, st.st_size if stat.S_ISREG(st.st_mode) else None)
+        if stat.S_ISREG(st.st_mode):
+            os.set_blocking(fd, True)
+            return from_fd(factory, fd, st.st_size)
+        return entire(factory, _Polled(fd))
     except SourceReadError as e:
         raise SourceReadError(e.errno, e.strerror, name) from e
     except OSError as e:
         raise SourceReadError(e.errno, e.strerror, name) from e
     finally:
         os.close(fd)
+
+
+class _Polled:
+    """readinto on a non-blocking descriptor that waits for data with poll().
+
+    A FIFO opened non-blocking reads as empty until a writer comes, while
+    poll() waits for that writer's data (or its hang-up), as a blocking open
+    and read would, but without the open that hangs forever.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLIN)
+
+    def readinto(self, view: memoryview) -> int:
+        while True:
+            self._poll.poll()
+            try:
+                return os.readv(self._fd, [view])
+            except BlockingIOError:
+                continue
 
 
 def _delimiter(delimiter: object) -> bytes:

@@ -169,7 +169,9 @@ def test_from_file_reads_a_fifo_when_asked(factory: SecretFactory, tmp_path: Pat
         with factory.from_file(fifo, any_file=True) as secret:
             assert secret.with_bytes(bytes) == b"through a fifo"
     finally:
+        unblock = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # lets the writer's open return in any case
         t.join()
+        os.close(unblock)
 
 
 # -- from_reader_until -------------------------------------------------------------
