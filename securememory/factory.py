@@ -49,8 +49,8 @@ class SecretFactory:
     ``mlock``: "require", "best_effort" or "disabled"; None follows the process
     policy (``SECUREMEMORY_MLOCK``, default "require").
 
-    Every constructor raises InvalidArgumentError("invalid secret length") for
-    a size below 1 and MemoryLockError when locking is required and fails,
+    Every constructor raises InvalidArgumentError("invalid secret length: N ...")
+    for a size N below 1, MemoryLockError when locking is required and fails,
     leaving nothing allocated.
     """
 
@@ -93,7 +93,7 @@ class SecretFactory:
         return self._fill_buffer(size, fill, mlock)
 
     def _fill_buffer(self, size: int, fill: Callable[[memoryview], object], mlock: MlockPolicy) -> Secret:
-        buf = Buffer(size, mlock=mlock)
+        buf = Buffer(size, mlock=mlock, _owned=True)
         try:
             fill_once(fill, buf._b.data, size)
             if self._backend == Backend.ENCLAVE:
@@ -129,7 +129,7 @@ class SecretFactory:
 
         A ``bytes`` is accepted but cannot be wiped: it remains the caller's copy.
         """
-        ptr, n, writable = source(data)
+        ptr, n, writable = source(data, empty="invalid secret length: 0 (expected 1 or more bytes)")
 
         def copy(view: memoryview) -> None:
             ffi.memmove(ffi.from_buffer(view), ptr, n)
