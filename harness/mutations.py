@@ -66,4 +66,12 @@ MUTATIONS: list[Mutation] = [
         new="int sm_crash_altstack(void)\n{\n    if (1)\n        return 0;\n",
         scenarios=("stack_overflow_wipe",),
     ),
+    Mutation(
+        name="buffered_readers_accepted",
+        protection="buffered readers are refused: their heap buffer would keep a copy of the secret",
+        path="securememory/memguard/reading.py",
+        old='    if isinstance(reader, _BUFFERED) or hasattr(reader, "raw"):\n',
+        new="    if False:\n",
+        scenarios=("stray_copies_readers",),
+    ),
 ]
