@@ -7,9 +7,23 @@ from . import faults  # isort: skip
 from . import copies  # isort: skip
 from . import teardown  # isort: skip
 from . import creation  # isort: skip
-from . import borrows, canary, crashes, decryption, dumps, forking, keys, locking, memfd, purging, scratch, signals
+from . import (
+    borrows,
+    canary,
+    crashes,
+    decryption,
+    dumps,
+    forking,
+    inputs,
+    keys,
+    locking,
+    memfd,
+    purging,
+    scratch,
+    signals,
+)
 
 __all__ = [
-    "borrows", "canary", "copies", "crashes", "creation", "decryption", "dumps", "faults", "forking", "keys",
-    "locking", "memfd", "purging", "scratch", "signals", "teardown",
+    "borrows", "canary", "copies", "crashes", "creation", "decryption", "dumps", "faults", "forking", "inputs",
+    "keys", "locking", "memfd", "purging", "scratch", "signals", "teardown",
 ]
