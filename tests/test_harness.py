@@ -11,7 +11,7 @@ import pytest
 
 from harness import cli
 from harness.scenario import FAIL, PASS, SCENARIOS, UNSUPPORTED, Result, Scenario, environment
-from harness.scenarios import copies, dumps, faults, forking, locking, memfd, signals
+from harness.scenarios import constant_time, copies, dumps, faults, forking, locking, memfd, signals
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,8 @@ SABOTAGED = [
     ("signal_sigterm", "handler exits without purge",
      lambda e: signals.caught_signal(e, signal.SIGTERM, sabotage=True)),
     ("memfd_secret", "ordinary page", lambda e: memfd.memfd_secret(e, secret=False)),
+    ("constant_time", "unequal lengths (returns early)",
+     lambda e: constant_time.constant_time(e, runs=(("protected", "first"),), py_measurements=20_000, shorter=True)),
 ]
 
 

@@ -3,6 +3,7 @@
 #define SECUREMEMORY_GUARD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define SM_LOCK_NONE 0
 #define SM_LOCK_REQUIRE 1
@@ -44,6 +45,12 @@ int sm_buffer_destroy_all(sm_buffer *const *bs, size_t n);
 int sm_buffer_abandon(sm_buffer *b);
 int sm_buffer_protect(sm_buffer *b, int prot);
 int sm_equal(const void *a, const void *b, size_t len);
+/* Timing tests of sm_equal: call i compares the candidate with pool row
+ * 2 * (i % pairs) + (classes[i] & 1) (rows of len bytes, the two classes
+ * alternating) and stores its duration in ticks[i]: TSC cycles on x86, else
+ * nanoseconds. EINVAL when pairs or len is 0. */
+int sm_equal_ticks(const unsigned char *candidate, const unsigned char *pool, size_t pairs, size_t len,
+                   const unsigned char *classes, size_t n, uint64_t *ticks);
 
 /* coffer.c */
 void sm_blake2b_256(const void *in, size_t len, unsigned char out[32]);

@@ -1,0 +1,236 @@
+"""Constant-time comparison: equal and unequal secrets take the same time (dudect).
+
+Two classes of inputs, drawn at random for every measurement: secrets equal to
+the candidate (class 0) and secrets differing from it in one byte (class 1),
+the first byte in one run and the last byte in another. An early exit at the
+first differing byte makes class 1 faster in the first run.
+
+At C level, ``sm_equal`` alone is timed in C (TSC cycles), so the
+interpreter's noise cannot hide a leak of a few cycles. At Python level the
+public comparisons are timed with ``perf_counter_ns``: ``Secret.equals`` on
+each backend and ``Buffer.equal_to`` against Buffers and bytes, the borrow
+machinery around the comparison included. Python-level timings depend on more
+than content, and the design keeps all of it out of the classes:
+
+- page addresses: one fixed secret per class shows |t| up to 30 from its pages
+  alone, so every measurement draws from a few hundred objects, and every
+  object takes part in both classes (``_calls``);
+- the answer itself: CPython branches on True/False after the comparison,
+  and with random classes a branch predictor mispredicts one answer more
+  often than the other (a few ns, |t| up to 8 on a cheap call). Each timed
+  call follows an untimed identical call, so both classes meet a trained
+  predictor.
+
+Lengths are not hidden: comparing secrets of unequal length returns at once,
+as ``hmac.compare_digest`` does, and this scenario measures equal lengths.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from securememory import SecretFactory
+from securememory.memguard import Buffer
+from securememory.memguard.timing import equal_ticks
+
+from .. import child
+from ..scenario import Environment, Result, scenario, verdict
+from ..ttest import THRESHOLD, Outcome, TimingTest
+
+SIZE = 64
+POSITIONS = {"first": 0, "last": SIZE - 1}
+C_MEASUREMENTS = 1_000_000
+PY_MEASUREMENTS = 100_000
+C_PAIRS = 64  # rows of the C pool stay in L1: no cache effect to tell the classes apart
+GROUPS = 128  # 4 objects each: 512 objects, all in both classes
+BATCH = 100_000
+PY_BATCH = 10_000
+
+SECRET_TARGETS = ("protected", "enclave", "legacy")
+TARGETS = ("sm_equal", *SECRET_TARGETS, "buffer", "bytes")
+
+Run = tuple[str, str]  # (target, position)
+EVERY_RUN: tuple[Run, ...] = tuple((t, p) for t in TARGETS for p in POSITIONS)
+# The harness keeps to a few seconds: C both ways, the default backend and a
+# bytes candidate on the first byte (where an early exit shows). The tests run
+# every target both ways.
+HARNESS_RUNS: tuple[Run, ...] = (
+    ("sm_equal", "first"), ("sm_equal", "last"), ("protected", "first"), ("bytes", "first"),
+)
+
+_BIT = bytes(i & 1 for i in range(256))  # translate table: a random byte to a class label
+
+
+def labels(n: int) -> bytes:
+    """``n`` class labels, 0 or 1, each drawn at random."""
+    return os.urandom(n).translate(_BIT)
+
+
+def differing(data: bytes, position: int) -> bytes:
+    """``data`` with the byte at ``position`` changed (XOR with a random nonzero byte)."""
+    out = bytearray(data)
+    out[position] ^= os.urandom(1)[0] % 255 + 1
+    return bytes(out)
+
+
+def measure_c(position: int, measurements: int) -> Outcome:
+    """dudect over ``sm_equal`` alone, timed in C."""
+    candidate = os.urandom(SIZE)
+    pool = b"".join(candidate + differing(candidate, position) for _ in range(C_PAIRS))
+    test = TimingTest()
+    equal_ticks(candidate, pool, labels(BATCH))  # warm-up, discarded
+    for done in range(0, measurements, BATCH):
+        classes = labels(min(BATCH, measurements - done))
+        test.add(equal_ticks(candidate, pool, classes), classes)
+    return test.outcome()
+
+
+def _mlock(env: Environment, pages: int) -> str | None:
+    """The process policy when the pools fit in lockable memory, else "disabled".
+
+    Locking happens at creation, never in a comparison; it is skipped only
+    where the pools would not fit (64 KiB containers), so that they exist at all.
+    """
+    caps = env.caps
+    room = caps.memlock_soft < 0 or caps.memlock_soft - caps.locked_bytes >= (pages + 16) * caps.page_size
+    return None if caps.mlock_works and (caps.cap_ipc_lock or room) else "disabled"
+
+
+Call = tuple[Callable[[Any], bool], Any]
+
+
+@contextmanager
+def _calls(env: Environment, target: str, position: int, shorter: bool) -> Iterator[tuple[list[Call], list[Call]]]:
+    """The comparisons of each class, over groups of objects that each class uses equally.
+
+    A group holds two contents, u and v (v differs from u at ``position``, or
+    is one byte shorter), in objects a_u and a_v (compared) and b_u and b_v
+    (passed). Class 0 makes the calls a_u(b_u) and a_v(b_v), class 1 a_u(b_v)
+    and a_v(b_u): every object takes part once in each class, so nothing
+    about one object (its pages, its address) can tell the classes apart.
+    """
+    mlock = _mlock(env, 4 * GROUPS)
+    with ExitStack() as stack:
+        if target in SECRET_TARGETS:
+            factory = SecretFactory(target, mlock=mlock)
+
+            def make_b(data: bytes) -> Any:
+                return stack.enter_context(factory.new(bytearray(data)))
+
+            def make_a(data: bytes) -> Callable[[Any], bool]:
+                return make_b(data).equals  # type: ignore[no-any-return]
+        else:
+
+            def make_buffer(data: bytes) -> Buffer:
+                return stack.enter_context(Buffer.from_bytes(bytearray(data), mlock=mlock))
+
+            def make_a(data: bytes) -> Callable[[Any], bool]:
+                return make_buffer(data).equal_to
+
+            def make_b(data: bytes) -> Any:
+                return make_buffer(data) if target == "buffer" else data
+
+        calls: tuple[list[Call], list[Call]] = ([], [])
+        for _ in range(GROUPS):
+            u = os.urandom(SIZE)
+            v = u[:-1] if shorter else differing(u, position)
+            a_u, a_v, b_u, b_v = make_a(u), make_a(v), make_b(u), make_b(v)
+            calls[0].extend([(a_u, b_u), (a_v, b_v)])
+            calls[1].extend([(a_u, b_v), (a_v, b_u)])
+        yield calls
+
+
+def measure_python(env: Environment, target: str, position: int, measurements: int, shorter: bool = False) -> Outcome:
+    """dudect over one public comparison, timed from Python.
+
+    The objects are made anew for every batch of measurements, so that no
+    accident of one allocation builds up over the whole run. ``shorter``
+    compares secrets of unequal length in class 1: the documented early
+    return, which this test must see.
+    """
+    test = TimingTest()
+    gc.disable()
+    try:
+        for done in range(0, measurements, PY_BATCH):
+            with _calls(env, target, position, shorter) as calls:
+                answers = [{compare(other) for compare, other in calls[c]} for c in (0, 1)]
+                if answers != [{True}, {False}]:
+                    raise AssertionError(f"{target}: wrong answers from the comparison itself")
+                classes = labels(min(PY_BATCH, measurements - done))
+                test.add(_timed(calls, classes), classes)
+    finally:
+        gc.enable()
+    return test.outcome()
+
+
+def _timed(calls: tuple[list[Call], list[Call]], classes: bytes) -> list[int]:
+    """Nanoseconds of one call of class ``c`` for each label ``c``, cycling through each class's calls."""
+    clock = time.perf_counter_ns
+    n = len(calls[0])
+    ticks = []
+    for i, c in enumerate(classes):
+        compare, other = calls[c][i % n]
+        compare(other)  # untimed: the branch predictors have then just seen this class's result
+        start = clock()
+        compare(other)
+        ticks.append(clock() - start)
+    return ticks
+
+
+@dataclass(frozen=True)
+class Measurement:
+    target: str
+    position: str
+    outcome: Outcome
+
+    def describe(self) -> str:
+        return f"{self.target}/{self.position} {self.outcome.describe()}"
+
+
+def measure(
+    env: Environment, runs: tuple[Run, ...], c_measurements: int, py_measurements: int, shorter: bool = False
+) -> Iterator[Measurement]:
+    """Each (target, position) run, in this process."""
+    for target, position in runs:
+        if target == "sm_equal":
+            outcome = measure_c(POSITIONS[position], c_measurements)
+        else:
+            outcome = measure_python(env, target, POSITIONS[position], py_measurements, shorter)
+        yield Measurement(target, position, outcome)
+
+
+def constant_time(
+    env: Environment,
+    runs: tuple[Run, ...] = HARNESS_RUNS,
+    c_measurements: int = C_MEASUREMENTS,
+    py_measurements: int = PY_MEASUREMENTS,
+    shorter: bool = False,
+) -> Result:
+    """PASS when every run stays below |t| = 4.5; FAIL with each run's t and count otherwise."""
+    name = "constant_time"
+    expected = f"|t| < {THRESHOLD}: C {c_measurements:,}, Python {py_measurements:,} per run"
+
+    def fn(ctx: child.Context) -> None:
+        for m in measure(env, runs, c_measurements, py_measurements, shorter):
+            ctx.report({"target": m.target, "position": m.position, **m.outcome.__dict__})
+
+    outcome = child.run(fn, env=env.child_env, timeout=1800)
+    found = [Measurement(r.pop("target"), r.pop("position"), Outcome(**r)) for r in outcome.reports]
+    complete = len(found) == len(runs) and outcome.exit_code == 0
+    leaks = [m for m in found if m.outcome.leaks]
+    observed = "; ".join(m.describe() for m in found)
+    if not complete:
+        observed += f"; incomplete: {outcome.describe()}: {outcome.stderr[-300:]}"
+    reason = f"leak: {', '.join(f'{m.target}/{m.position}' for m in leaks)}" if leaks else ""
+    return verdict(name, complete and not leaks, expected, observed, reason)
+
+
+scenario("constant_time", "equal and unequal secrets compare in the same time (dudect, Welch's t < 4.5)")(
+    constant_time
+)

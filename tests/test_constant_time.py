@@ -1,0 +1,107 @@
+"""Constant-time comparison: the statistics, the C timing loop, every comparison timed, the mutants caught."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from pathlib import Path
+
+import pytest
+from _mutant_tree import ROOT, build, harness
+
+from harness.mutations import MUTATIONS
+from harness.scenario import FAIL, PASS, environment
+from harness.scenarios import constant_time as ct
+from harness.ttest import CROPS, THRESHOLD, TimingTest, welch
+from securememory.errors import InvalidArgumentError, InvalidTypeError
+from securememory.memguard.timing import equal_ticks
+
+CONSTANT_TIME = [m for m in MUTATIONS if m.protection == "constant_time"]
+
+
+def sums(values: list[int]) -> tuple[int, int, int]:
+    return len(values), sum(values), sum(v * v for v in values)
+
+
+def test_welch_is_the_textbook_formula() -> None:
+    rng = random.Random(1)
+    a = [rng.randrange(900, 1100) for _ in range(5000)]
+    b = [rng.randrange(905, 1200) for _ in range(3000)]
+    expected = (statistics.mean(a) - statistics.mean(b)) / math.sqrt(
+        statistics.variance(a) / len(a) + statistics.variance(b) / len(b)
+    )
+    assert welch(sums(a), sums(b)) == pytest.approx(expected, rel=1e-9)
+    assert welch(sums([5, 5]), sums([5, 5])) == 0.0
+    assert welch(sums([5, 5]), sums([6, 6])) == -math.inf
+    assert welch(sums([5]), sums([6, 7])) == 0.0
+
+
+def test_crops_drop_what_lies_above_each_percentile() -> None:
+    test = TimingTest()
+    values = list(range(1, 1001))
+    test.add(values, bytes(i % 2 for i in range(1000)))
+    assert test.limits() == [math.ceil(p * 1000) for p in CROPS]
+    assert test.measurements == 1000
+
+
+def test_a_shift_between_the_classes_is_a_leak() -> None:
+    rng = random.Random(2)
+    classes = bytes(rng.getrandbits(1) for _ in range(20000))
+    test = TimingTest()
+    test.add([rng.randrange(1000, 1100) + 3 * c for c in classes], classes)
+    outcome = test.outcome()
+    assert outcome.leaks and abs(outcome.t) > THRESHOLD
+
+
+def test_labels_must_be_zero_or_one_one_per_measurement() -> None:
+    with pytest.raises(ValueError):
+        TimingTest().add([1, 2], b"\x00\x02")
+    with pytest.raises(ValueError):
+        TimingTest().add([1, 2], b"\x00")
+
+
+def test_equal_ticks_times_every_call() -> None:
+    candidate = bytes(range(16))
+    pool = candidate + ct.differing(candidate, 0)
+    classes = ct.labels(1000)
+    ticks = equal_ticks(candidate, pool, classes)
+    assert len(ticks) == 1000 and all(isinstance(t, int) and 0 <= t < 10**9 for t in ticks)
+    assert equal_ticks(candidate, pool, b"") == []
+
+
+@pytest.mark.parametrize(
+    ("candidate", "pool", "classes", "error"),
+    [
+        (b"ab", b"abc", b"\x00", InvalidArgumentError),  # not whole pairs of rows
+        (b"ab", b"ab", b"\x00", InvalidArgumentError),  # one row, not a pair
+        (b"", b"", b"\x00", InvalidArgumentError),
+        (b"ab", b"abab", b"\x02", InvalidArgumentError),
+        (b"ab", b"abab", memoryview(b"\x00"), InvalidTypeError),
+        ("ab", b"abab", b"\x00", InvalidTypeError),
+        (b"ab", 7, b"\x00", InvalidTypeError),
+    ],
+)
+def test_equal_ticks_refuses_bad_input(candidate: object, pool: object, classes: object, error: type) -> None:
+    with pytest.raises(error):
+        equal_ticks(candidate, pool, classes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", ct.EVERY_RUN, ids=[f"{t}-{p}" for t, p in ct.EVERY_RUN])
+def test_every_comparison_is_constant_time(run: ct.Run) -> None:
+    result = ct.constant_time(environment(), runs=(run,), c_measurements=4 * ct.C_MEASUREMENTS)
+    assert result.verdict == PASS, result
+
+
+@pytest.mark.parametrize("mutation", CONSTANT_TIME, ids=[m.name for m in CONSTANT_TIME])
+def test_mutation_applies_to_todays_source(mutation) -> None:  # type: ignore[no-untyped-def]
+    assert (ROOT / mutation.path).read_text().count(mutation.old) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutation", CONSTANT_TIME, ids=[m.name for m in CONSTANT_TIME])
+def test_early_exit_is_caught(mutation, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tree = build(tmp_path, mutation)
+    results = harness(tree, mutation.scenarios)
+    assert [r["verdict"] for r in results] == [FAIL] * len(mutation.scenarios), results
