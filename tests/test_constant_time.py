@@ -62,29 +62,35 @@ def test_labels_must_be_zero_or_one_one_per_measurement() -> None:
 
 
 def test_equal_ticks_times_every_call() -> None:
-    candidate = bytes(range(16))
-    pool = candidate + ct.differing(candidate, 0)
+    u, v = ct.group(16, 0)
     classes = ct.labels(1000)
-    ticks = equal_ticks(candidate, pool, classes)
+    ticks = equal_ticks(u + v + u + v, 16, classes, ct.labels(1000))
     assert len(ticks) == 1000 and all(isinstance(t, int) and 0 <= t < 10**9 for t in ticks)
-    assert equal_ticks(candidate, pool, b"") == []
+    assert equal_ticks(u + v + u + v, 16, b"", b"") == []
+
+
+ROWS = b"abcdefgh"  # one group of four 2-byte rows
 
 
 @pytest.mark.parametrize(
-    ("candidate", "pool", "classes", "error"),
+    ("rows", "size", "classes", "variants", "error"),
     [
-        (b"ab", b"abc", b"\x00", InvalidArgumentError),  # not whole pairs of rows
-        (b"ab", b"ab", b"\x00", InvalidArgumentError),  # one row, not a pair
-        (b"", b"", b"\x00", InvalidArgumentError),
-        (b"ab", b"abab", b"\x02", InvalidArgumentError),
-        (b"ab", b"abab", memoryview(b"\x00"), InvalidTypeError),
-        ("ab", b"abab", b"\x00", InvalidTypeError),
-        (b"ab", 7, b"\x00", InvalidTypeError),
+        (ROWS + b"ab", 2, b"\x00", b"\x00", InvalidArgumentError),  # not whole groups
+        (ROWS[:4], 2, b"\x00", b"\x00", InvalidArgumentError),
+        (ROWS, 0, b"\x00", b"\x00", InvalidArgumentError),
+        (b"", 2, b"\x00", b"\x00", InvalidArgumentError),
+        (ROWS, 2, b"\x02", b"\x00", InvalidArgumentError),
+        (ROWS, 2, b"\x00", b"\x00\x01", InvalidArgumentError),
+        (ROWS, 2, memoryview(b"\x00"), b"\x00", InvalidTypeError),
+        (ROWS, 2.0, b"\x00", b"\x00", InvalidTypeError),
+        ("abcdefgh", 2, b"\x00", b"\x00", InvalidTypeError),
+        (7, 2, b"\x00", b"\x00", InvalidTypeError),
     ],
 )
-def test_equal_ticks_refuses_bad_input(candidate: object, pool: object, classes: object, error: type) -> None:
+def test_equal_ticks_refuses_bad_input(rows: object, size: object, classes: object, variants: object,
+                                       error: type) -> None:
     with pytest.raises(error):
-        equal_ticks(candidate, pool, classes)
+        equal_ticks(rows, size, classes, variants)  # type: ignore[arg-type]
 
 
 @pytest.mark.slow

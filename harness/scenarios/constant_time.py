@@ -32,7 +32,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from securememory import SecretFactory
@@ -47,7 +47,7 @@ SIZE = 64
 POSITIONS = {"first": 0, "last": SIZE - 1}
 C_MEASUREMENTS = 1_000_000
 PY_MEASUREMENTS = 100_000
-C_PAIRS = 64  # rows of the C pool stay in L1: no cache effect to tell the classes apart
+C_GROUPS = 32  # 4 rows of 64 bytes each: 8 KiB, in L1
 GROUPS = 128  # 4 objects each: 512 objects, all in both classes
 BATCH = 100_000
 PY_BATCH = 10_000
@@ -79,15 +79,20 @@ def differing(data: bytes, position: int) -> bytes:
     return bytes(out)
 
 
+def group(size: int, position: int, shorter: bool = False) -> tuple[bytes, bytes]:
+    """Random contents u and v: v differs from u at ``position``, or is u one byte shorter."""
+    u = os.urandom(size)
+    return u, u[:-1] if shorter else differing(u, position)
+
+
 def measure_c(position: int, measurements: int) -> Outcome:
-    """dudect over ``sm_equal`` alone, timed in C."""
-    candidate = os.urandom(SIZE)
-    pool = b"".join(candidate + differing(candidate, position) for _ in range(C_PAIRS))
+    """dudect over ``sm_equal`` alone, timed in C, on groups of rows that serve both classes."""
+    rows = b"".join(u + v + u + v for u, v in (group(SIZE, position) for _ in range(C_GROUPS)))
     test = TimingTest()
-    equal_ticks(candidate, pool, labels(BATCH))  # warm-up, discarded
+    equal_ticks(rows, SIZE, labels(BATCH), labels(BATCH))  # warm-up, discarded
     for done in range(0, measurements, BATCH):
         classes = labels(min(BATCH, measurements - done))
-        test.add(equal_ticks(candidate, pool, classes), classes)
+        test.add(equal_ticks(rows, SIZE, classes, labels(len(classes))), classes)
     return test.outcome()
 
 
@@ -138,8 +143,7 @@ def _calls(env: Environment, target: str, position: int, shorter: bool) -> Itera
 
         calls: tuple[list[Call], list[Call]] = ([], [])
         for _ in range(GROUPS):
-            u = os.urandom(SIZE)
-            v = u[:-1] if shorter else differing(u, position)
+            u, v = group(SIZE, position, shorter)
             a_u, a_v, b_u, b_v = make_a(u), make_a(v), make_b(u), make_b(v)
             calls[0].extend([(a_u, b_u), (a_v, b_v)])
             calls[1].extend([(a_u, b_v), (a_v, b_u)])
@@ -185,24 +189,38 @@ def _timed(calls: tuple[list[Call], list[Call]], classes: bytes) -> list[int]:
 
 @dataclass(frozen=True)
 class Measurement:
+    """One run; a second, independent measurement when the first reached the threshold."""
+
     target: str
     position: str
-    outcome: Outcome
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def leaks(self) -> bool:
+        return all(o.leaks for o in self.outcomes)
 
     def describe(self) -> str:
-        return f"{self.target}/{self.position} {self.outcome.describe()}"
+        return f"{self.target}/{self.position} " + ", again ".join(o.describe() for o in self.outcomes)
 
 
 def measure(
     env: Environment, runs: tuple[Run, ...], c_measurements: int, py_measurements: int, shorter: bool = False
 ) -> Iterator[Measurement]:
-    """Each (target, position) run, in this process."""
+    """Each (target, position) run, in this process.
+
+    A run that reaches |t| = 4.5 is measured once more with fresh inputs and
+    counts as a leak only if that measurement reaches it too: on a shared
+    machine a burst of noise can push one run over (about 1 run in 20 here),
+    while a leak shows every time.
+    """
     for target, position in runs:
-        if target == "sm_equal":
-            outcome = measure_c(POSITIONS[position], c_measurements)
-        else:
-            outcome = measure_python(env, target, POSITIONS[position], py_measurements, shorter)
-        yield Measurement(target, position, outcome)
+        outcomes: list[Outcome] = []
+        while len(outcomes) < 2 and (not outcomes or outcomes[0].leaks):
+            if target == "sm_equal":
+                outcomes.append(measure_c(POSITIONS[position], c_measurements))
+            else:
+                outcomes.append(measure_python(env, target, POSITIONS[position], py_measurements, shorter))
+        yield Measurement(target, position, tuple(outcomes))
 
 
 def constant_time(
@@ -212,18 +230,20 @@ def constant_time(
     py_measurements: int = PY_MEASUREMENTS,
     shorter: bool = False,
 ) -> Result:
-    """PASS when every run stays below |t| = 4.5; FAIL with each run's t and count otherwise."""
+    """PASS when no run leaks (|t| >= 4.5, confirmed); FAIL with each run's t and count otherwise."""
     name = "constant_time"
     expected = f"|t| < {THRESHOLD}: C {c_measurements:,}, Python {py_measurements:,} per run"
 
     def fn(ctx: child.Context) -> None:
         for m in measure(env, runs, c_measurements, py_measurements, shorter):
-            ctx.report({"target": m.target, "position": m.position, **m.outcome.__dict__})
+            ctx.report({"target": m.target, "position": m.position, "outcomes": [asdict(o) for o in m.outcomes]})
 
     outcome = child.run(fn, env=env.child_env, timeout=1800)
-    found = [Measurement(r.pop("target"), r.pop("position"), Outcome(**r)) for r in outcome.reports]
+    found = [
+        Measurement(r["target"], r["position"], tuple(Outcome(**o) for o in r["outcomes"])) for r in outcome.reports
+    ]
     complete = len(found) == len(runs) and outcome.exit_code == 0
-    leaks = [m for m in found if m.outcome.leaks]
+    leaks = [m for m in found if m.leaks]
     observed = "; ".join(m.describe() for m in found)
     if not complete:
         observed += f"; incomplete: {outcome.describe()}: {outcome.stderr[-300:]}"

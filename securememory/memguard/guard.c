@@ -251,20 +251,22 @@ static inline uint64_t ticks_now(void)
 #endif
 }
 
-int sm_equal_ticks(const unsigned char *candidate, const unsigned char *pool, size_t pairs, size_t len,
-                   const unsigned char *classes, size_t n, uint64_t *ticks)
+int sm_equal_ticks(const unsigned char *rows, size_t groups, size_t len, const unsigned char *classes,
+                   const unsigned char *variants, size_t n, uint64_t *ticks)
 {
     /* Called through a volatile pointer: what is timed is sm_equal as
      * compiled, never a copy inlined and optimised for this loop. */
     int (*volatile equal)(const void *, const void *, size_t) = sm_equal;
     volatile int sink;
-    if (pairs == 0 || len == 0)
+    if (groups == 0 || len == 0)
         return EINVAL;
     for (size_t i = 0; i < n; i++) {
-        const unsigned char *row = pool + ((i % pairs) * 2 + (classes[i] & 1u)) * len;
+        size_t k = variants[i] & 1u, group = (i % groups) * 4;
+        const unsigned char *a = rows + (group + k) * len;
+        const unsigned char *b = rows + (group + 2 + (k ^ (classes[i] & 1u))) * len;
         int (*f)(const void *, const void *, size_t) = equal;
         uint64_t start = ticks_now();
-        sink = f(row, candidate, len);
+        sink = f(a, b, len);
         ticks[i] = ticks_now() - start;
     }
     (void)sink;

@@ -13,25 +13,34 @@ from ..errors import InvalidArgumentError, InvalidTypeError
 from .wipe import source
 
 
-def equal_ticks(candidate: object, pool: object, classes: object) -> list[int]:
+def _labels(name: str, value: object) -> tuple[object, int]:
+    if not isinstance(value, bytes | bytearray):
+        raise InvalidTypeError(f"{name} must be bytes or bytearray, not {type(value).__name__}")
+    if value.translate(None, b"\x00\x01"):
+        raise InvalidArgumentError(f"{name} must hold only 0 and 1")
+    return ffi.from_buffer(value), len(value)
+
+
+def equal_ticks(rows: object, size: int, classes: object, variants: object) -> list[int]:
     """Time one ``sm_equal`` call per class label; return the ticks of each call.
 
-    ``pool`` holds pairs of rows as long as ``candidate``: row ``2 * j`` is of
-    class 0 and row ``2 * j + 1`` of class 1. Call ``i`` compares the candidate
-    with row ``2 * (i % pairs) + classes[i]``. Ticks are TSC cycles on x86,
-    nanoseconds elsewhere. Raises InvalidTypeError for objects that are not
-    bytes-like and InvalidArgumentError for an empty candidate, a pool that is
-    not whole pairs of rows, or a label other than 0 or 1.
+    ``rows`` holds groups of four rows of ``size`` bytes, ``[a_u, a_v, b_u,
+    b_v]`` with u and v differing. Call ``i`` takes group ``i % groups`` and
+    ``k = variants[i]``, and compares ``a_k`` with ``b_k`` (class 0) or with
+    ``b_(1-k)`` (class 1). Ticks are TSC cycles on x86, nanoseconds elsewhere.
+    Raises InvalidTypeError for arguments of the wrong type and
+    InvalidArgumentError for rows that are not whole groups, labels other than
+    0 and 1, or classes and variants of different lengths.
     """
-    cand, size, _ = source(candidate)
-    rows, pool_size, _ = source(pool)
-    labels, n, _ = source(classes)
-    if size == 0 or pool_size == 0 or pool_size % (2 * size):
-        raise InvalidArgumentError(f"the pool must be whole pairs of {size}-byte rows, not {pool_size} bytes")
-    if not isinstance(classes, bytes | bytearray):
-        raise InvalidTypeError(f"classes must be bytes or bytearray, not {type(classes).__name__}")
-    if classes.translate(None, b"\x00\x01"):
-        raise InvalidArgumentError("class labels must be 0 or 1")
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise InvalidTypeError(f"size must be an int, not {type(size).__name__}")
+    ptr, total, _ = source(rows)
+    if size < 1 or total == 0 or total % (4 * size):
+        raise InvalidArgumentError(f"rows must be whole groups of four {size}-byte rows, not {total} bytes")
+    labels, n = _labels("classes", classes)
+    picks, m = _labels("variants", variants)
+    if m != n:
+        raise InvalidArgumentError(f"{n} classes but {m} variants")
     ticks = ffi.new("uint64_t[]", n)
-    lib.sm_equal_ticks(cand, rows, pool_size // (2 * size), size, labels, n, ticks)
+    lib.sm_equal_ticks(ptr, total // (4 * size), size, labels, picks, n, ticks)
     return list(ffi.unpack(ticks, n))
