@@ -162,10 +162,14 @@ def _calls(env: Environment, target: str, position: int, shorter: bool) -> Itera
         def passed(data: bytes) -> Any:
             return make_b(data if ref is None else differing(data, ref))
 
+        # Every a first, then every b: a compared pair is never a pair of
+        # neighbouring mappings, whose mprotects the kernel merges (legacy
+        # regions have no guard pages between them: |t| 50 otherwise).
+        contents = [group(SIZE, position, shorter) for _ in range(GROUPS)]
+        a = [(make_a(u), make_a(v)) for u, v in contents]
+        b = [(passed(u), passed(v)) for u, v in contents]
         calls: tuple[list[Call], list[Call]] = ([], [])
-        for _ in range(GROUPS):
-            u, v = group(SIZE, position, shorter)
-            a_u, a_v, b_u, b_v = make_a(u), make_a(v), passed(u), passed(v)
+        for (a_u, a_v), (b_u, b_v) in zip(a, b, strict=True):
             calls[0].extend([(a_u, b_u), (a_v, b_v)])
             calls[1].extend([(a_u, b_v), (a_v, b_u)])
         yield calls
