@@ -13,8 +13,9 @@ machinery around the comparison included. Python-level timings depend on more
 than content, and the design keeps all of it out of the classes:
 
 - page addresses: one fixed secret per class shows |t| up to 30 from its pages
-  alone, so every measurement draws from a few hundred objects, and every
-  object takes part in both classes (``_calls``);
+  alone, so every measurement draws from a few hundred objects, every
+  object takes part in both classes, and the two objects of a call are
+  never neighbouring mappings (``_calls``);
 - the answer itself: CPython's handling of True and False differs by a few
   ns, which shows on calls of about 1 us (``Buffer.equal_to``: |t| 4-8 at
   10^5 calls, as much for a difference in the last byte as in the first).
