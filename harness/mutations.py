@@ -1,8 +1,8 @@
-"""The mutation catalogue: one broken protection per entry, each caught by a scenario.
+"""Single-protection changes to the library's source, each of which the named scenarios must catch.
 
-Every entry replaces ``old`` (which must occur exactly once in ``path``) with
-``new``, breaking exactly one protection while leaving the library working;
-``scenarios`` names the scenarios expected to catch it.
+A mutation replaces the exact text ``old`` (which must occur once in ``path``,
+relative to the repository root) with ``new``; with it applied, every scenario
+in ``scenarios`` must FAIL.
 """
 
 from __future__ import annotations
@@ -12,32 +12,43 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Mutation:
-    name: str  # unique, snake_case
-    protection: str  # the protection's one name, shared by its scenario
-    path: str  # repository-relative source file (C or Python)
-    old: str  # exact text; must occur exactly once in the file
+    name: str
+    protection: str
+    path: str
+    old: str
     new: str
-    scenarios: tuple[str, ...]  # scenarios expected to catch it
+    scenarios: tuple[str, ...]
 
 
 MUTATIONS: list[Mutation] = [
-    # -- constant time --------------------------------------------------------------
     Mutation(
-        "equal_early_exit_c", "constant_time", "securememory/memguard/guard.c",
-        "    unsigned char d = 0;\n"
+        name="fork_ignores_aead_in_flight",
+        protection="fork() waits until no AEAD object (holding the session key in OpenSSL) exists",
+        path="securememory/memguard/forkfence.py",
+        old="        while self._others_hold(me):\n            self._cond.wait()\n",
+        new="",
+        scenarios=("fork_during_aead",),
+    ),
+    Mutation(
+        name="equal_early_exit_c",
+        protection="constant_time",
+        path="securememory/memguard/guard.c",
+        old="    unsigned char d = 0;\n"
         "    for (size_t i = 0; i < len; i++)\n"
         "        d |= x[i] ^ y[i];\n"
         "    return d == 0;\n",
-        "    for (size_t i = 0; i < len; i++)\n"
+        new="    for (size_t i = 0; i < len; i++)\n"
         "        if (x[i] != y[i])\n"
         "            return 0;\n"
         "    return 1;\n",
-        ("constant_time",),
+        scenarios=("constant_time",),
     ),
     Mutation(
-        "equal_early_exit_python", "constant_time", "securememory/secret.py",
-        "            return bool(lib.sm_equal(ffi.from_buffer(a), ffi.from_buffer(b), self._size))\n",
-        "            return a == b  # memoryview comparison: stops at the first differing byte\n",
-        ("constant_time",),
+        name="equal_early_exit_python",
+        protection="constant_time",
+        path="securememory/secret.py",
+        old="            return bool(lib.sm_equal(ffi.from_buffer(a), ffi.from_buffer(b), self._size))\n",
+        new="            return a == b  # memoryview comparison: stops at the first differing byte\n",
+        scenarios=("constant_time",),
     ),
 ]

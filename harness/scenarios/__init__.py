@@ -5,6 +5,6 @@ The import order is the report's order.
 
 from . import faults  # isort: skip
 from . import copies  # isort: skip
-from . import constant_time, dumps, forking, locking, memfd, signals
+from . import borrows, constant_time, dumps, forking, locking, memfd, signals
 
-__all__ = ["constant_time", "copies", "dumps", "faults", "forking", "locking", "memfd", "signals"]
+__all__ = ["borrows", "constant_time", "copies", "dumps", "faults", "forking", "locking", "memfd", "signals"]
