@@ -185,9 +185,15 @@ static PyObject *begin(BorrowObject *b)
     return view;
 }
 
+#define ESCAPED_MESSAGE \
+    "a view of the secret outlived its borrow; the memory is inaccessible again and that view must not be used"
+
 /* Release the view, uncount the borrow (concealing on the last) and report an
- * escape. Runs to the end whatever fails on the way; -1 with an exception. */
-static int end(BorrowObject *b, PyObject *tb)
+ * escape. Runs to the end whatever fails on the way; -1 with an exception.
+ * ``failing`` is the exception the borrow ends with, if any: an escape is then
+ * noted on it instead of replacing it (a cancellation stays a cancellation),
+ * and the secret is kept reserved at close all the same. */
+static int end(BorrowObject *b, PyObject *tb, PyObject *failing)
 {
     GateObject *gate = b->gate;
     int escaped = 0, failed = 0;
@@ -232,9 +238,13 @@ static int end(BorrowObject *b, PyObject *tb)
     if (escaped) {
         if (failed)
             PyErr_Clear();
-        PyErr_SetString(EscapedError,
-                        "a view of the secret outlived its borrow; the memory is inaccessible again "
-                        "and that view must not be used");
+        if (failing != NULL && failing != Py_None) {
+            PyObject *r = PyObject_CallMethod(failing, "add_note", "s", ESCAPED_MESSAGE);
+            Py_XDECREF(r);
+            PyErr_Clear();
+            return 0;
+        }
+        PyErr_SetString(EscapedError, ESCAPED_MESSAGE);
         return -1;
     }
     if (failed)
@@ -265,7 +275,7 @@ static PyObject *borrow_exit(PyObject *self, PyObject *args)
     PyObject *t = Py_None, *v = Py_None, *tb = Py_None;
     if (!PyArg_ParseTuple(args, "|OOO", &t, &v, &tb))
         return NULL;
-    if (end((BorrowObject *)self, tb))
+    if (end((BorrowObject *)self, tb, v))
         return NULL;
     Py_RETURN_FALSE;
 }
@@ -296,7 +306,7 @@ static void borrow_dealloc(PyObject *self)
         /* entered and never exited (an abandoned generator, a manual __enter__) */
         PyObject *t, *v, *tb;
         PyErr_Fetch(&t, &v, &tb);
-        end(b, NULL);
+        end(b, NULL, NULL);
         PyErr_Clear();
         PyErr_Restore(t, v, tb);
     }
@@ -400,7 +410,7 @@ static PyObject *gate_call(PyObject *self, PyObject *action)
         PyErr_NormalizeException(&t, &v, &tb);
         if (tb != NULL && v != NULL)
             PyException_SetTraceback(v, tb);
-        if (end(b, tb)) {
+        if (end(b, tb, v)) {
             /* the escape report wins; the action's exception is its context */
             PyObject *t2, *v2, *tb2;
             PyErr_Fetch(&t2, &v2, &tb2);
@@ -419,7 +429,7 @@ static PyObject *gate_call(PyObject *self, PyObject *action)
         Py_DECREF(b);
         return NULL;
     }
-    if (end(b, NULL)) {
+    if (end(b, NULL, NULL)) {
         Py_DECREF(result);
         result = NULL;
     }
