@@ -21,7 +21,10 @@ sys.path.insert(0, str(ROOT))
 from harness.mutations import MUTATIONS, Mutation  # noqa: E402
 
 COPIED = ("securememory", "harness")  # no pyproject.toml: the compile below must not read it
-UNCOPIED = shutil.ignore_patterns("__pycache__", "*.so", "*.o", "_native.c")
+# _native is rebuilt from the (mutated) copy; _gate is copied as built, so a
+# mutation of its sources is refused rather than silently not applied.
+UNCOPIED = shutil.ignore_patterns("__pycache__", "_native.*.so", "*.o", "_native.c")
+GATE_SOURCES = ("securememory/gatemodule.c", "securememory/gate.c", "securememory/gate.h", "securememory/memcall/")
 
 
 def by_name(name: str) -> Mutation | None:
@@ -41,6 +44,8 @@ def build(dest: Path, mutation: Mutation | None) -> Path:
         else:
             shutil.copy2(src, dest / item)
     if mutation is not None:
+        if mutation.path.startswith(GATE_SOURCES):
+            raise ValueError(f"{mutation.name}: {mutation.path} is compiled into _gate, which is not rebuilt here")
         target = dest / mutation.path
         text = target.read_text()
         if text.count(mutation.old) != 1:
