@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import gc
 import os
+import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -165,10 +166,15 @@ def _calls(env: Environment, target: str, position: int, shorter: bool) -> Itera
 
         # Every a first, then every b: a compared pair is never a pair of
         # neighbouring mappings, whose mprotects the kernel merges (legacy
-        # regions have no guard pages between them: |t| 50 otherwise).
+        # regions have no guard pages between them: |t| 50 otherwise). The b
+        # objects are made in a random order, so that the distance between
+        # the two objects of a call is as random for one class as the other.
         contents = [group(SIZE, position, shorter) for _ in range(GROUPS)]
         a = [(make_a(u), make_a(v)) for u, v in contents]
-        b = [(passed(u), passed(v)) for u, v in contents]
+        made: dict[tuple[int, int], Any] = {}
+        for g, k in random.sample([(g, k) for g in range(GROUPS) for k in (0, 1)], 2 * GROUPS):
+            made[g, k] = passed(contents[g][k])
+        b = [(made[g, 0], made[g, 1]) for g in range(GROUPS)]
         calls: tuple[list[Call], list[Call]] = ([], [])
         for (a_u, a_v), (b_u, b_v) in zip(a, b, strict=True):
             calls[0].extend([(a_u, b_u), (a_v, b_v)])
