@@ -537,4 +537,26 @@ MUTATIONS: list[Mutation] = [
         ),
         scenarios=("stray_copies_getpass",),
     ),
+    Mutation(
+        name="equal_early_exit_c",
+        protection="constant_time",
+        path="securememory/memguard/guard.c",
+        old="    unsigned char d = 0;\n"
+        "    for (size_t i = 0; i < len; i++)\n"
+        "        d |= x[i] ^ y[i];\n"
+        "    return d == 0;\n",
+        new="    for (size_t i = 0; i < len; i++)\n"
+        "        if (x[i] != y[i])\n"
+        "            return 0;\n"
+        "    return 1;\n",
+        scenarios=("constant_time",),
+    ),
+    Mutation(
+        name="equal_early_exit_python",
+        protection="constant_time",
+        path="securememory/secret.py",
+        old="            return bool(lib.sm_equal(ffi.from_buffer(a), ffi.from_buffer(b), self._size))\n",
+        new="            return a == b  # memoryview comparison: stops at the first differing byte\n",
+        scenarios=("constant_time",),
+    ),
 ]

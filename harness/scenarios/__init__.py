@@ -10,6 +10,7 @@ from . import creation  # isort: skip
 from . import (
     borrows,
     canary,
+    constant_time,
     crashes,
     decryption,
     dumps,
@@ -24,6 +25,6 @@ from . import (
 )
 
 __all__ = [
-    "borrows", "canary", "copies", "crashes", "creation", "decryption", "dumps", "faults", "forking", "inputs",
-    "keys", "locking", "memfd", "purging", "scratch", "signals", "teardown",
+    "borrows", "canary", "constant_time", "copies", "crashes", "creation", "decryption", "dumps", "faults",
+    "forking", "inputs", "keys", "locking", "memfd", "purging", "scratch", "signals", "teardown",
 ]
