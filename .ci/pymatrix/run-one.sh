@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Inside a matrix root: install the source tree at SRC into a fresh virtualenv
+# of interpreter PYTHON and run the harness and the test suite, leaving logs
+# and one result line (tally.py) in OUT.
+#
+# Usage: run-one.sh PYTHON SRC OUT
+set -uo pipefail
+
+py=$1 src=$2 out=$3
+here=$(dirname "$0")
+venv="$out/venv"
+rm -rf "$venv"
+mkdir -p "$out"
+rm -f "$out"/*.log "$out"/*.rc "$out"/harness.jsonl "$out"/junit.xml "$out"/result
+
+"$py" -c 'import platform, sys; print(platform.python_version() + ("t" if not getattr(sys, "_is_gil_enabled", lambda: True)() else ""))' \
+    >"$out/version"
+if ! { "$py" -m venv "$venv" && "$venv/bin/python" -m pip install -q --upgrade pip &&
+        "$venv/bin/python" -m pip install -q -e "$src[test]"; } >"$out/install.log" 2>&1; then
+    echo 1 >"$out/install.rc"
+    "$py" "$here/tally.py" "$out" >"$out/result"
+    exit 0
+fi
+echo 0 >"$out/install.rc"
+
+cd "$src" || exit 1
+"$venv/bin/python" -m harness --json >"$out/harness.jsonl" 2>"$out/harness.log"
+echo $? >"$out/harness.rc"
+# DeprecationWarnings are errors: the one CPython 3.12+ gives for fork() in a
+# multi-threaded process (a library thread makes every fork warn) and those
+# for APIs a newer interpreter deprecates. UnlockedMemoryWarning stays a
+# warning: it is the documented best_effort behaviour, which tests trigger.
+"$venv/bin/python" -m pytest -n 2 --forked -p no:cacheprovider -q -W error::DeprecationWarning \
+    --junitxml="$out/junit.xml" >"$out/pytest.log" 2>&1
+echo $? >"$out/pytest.rc"
+"$venv/bin/python" "$here/tally.py" "$out" >"$out/result"
