@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 # The exception pytest reports for a failed test: "E   module.SomeError: message".
+WARNINGS = re.compile(r"\b(\d+) warnings?\b")
 ERROR_LINE = re.compile(r"^E\s+([\w.]*(?:Error|Exception|Warning|Exit|Interrupt))\b.*$", re.MULTILINE)
 
 
@@ -83,13 +84,16 @@ def main() -> int:
         return 0
     harness, harness_ok = harness_cell(out, details)
     tests, tests_ok, notes = tests_cell(out, details)
-    fatal = read(out / "pytest.log").count("Fatal Python error") + read(out / "harness.log").count(
-        "Fatal Python error"
-    )
+    log = read(out / "pytest.log")
+    fatal = log.count("Fatal Python error") + read(out / "harness.log").count("Fatal Python error")
     if fatal:
         notes.append(f"{fatal}x 'Fatal Python error' printed")
+    closing = WARNINGS.search(log.splitlines()[-1] if log else "")
+    warnings = int(closing.group(1)) if closing else 0
+    if warnings:
+        notes.append(f"{warnings} warnings")
     (out / "details").write_text("".join(d + "\n" for d in details), encoding="utf-8")
-    status = "ok" if harness_ok and tests_ok and not fatal else "FAIL"
+    status = "ok" if harness_ok and tests_ok and not fatal and not warnings else "FAIL"
     print(f"{status}\t{version}\t{harness}\t{tests}\t{'; '.join(notes)}")
     return 0
 

@@ -260,7 +260,42 @@ int sm_crash_installed(void)
     return installed;
 }
 #else
-int sm_crash_install(void) { return ENOTSUP; }
-int sm_crash_uninstall(void) { return 0; }
-int sm_crash_installed(void) { return 0; }
+/* Windows has no fatal signals: an access violation, illegal instruction or
+ * other exception that no handler takes reaches the unhandled-exception
+ * filter. Ours wipes every live buffer (leaving it NO_ACCESS), then defers to
+ * the filter it displaced, so the process ends as it would have. abort()
+ * raises no exception here; the canary check wipes before it aborts. */
+static LPTOP_LEVEL_EXCEPTION_FILTER previous_filter;
+static volatile int installed;
+
+static LONG WINAPI on_unhandled(EXCEPTION_POINTERS *e)
+{
+    wipe_live(1);
+    return previous_filter != NULL ? previous_filter(e) : EXCEPTION_CONTINUE_SEARCH;
+}
+
+int sm_crash_install(void)
+{
+    if (installed)
+        return 0;
+    previous_filter = SetUnhandledExceptionFilter(on_unhandled);
+    installed = 1;
+    return 0;
+}
+
+int sm_crash_uninstall(void)
+{
+    if (!installed)
+        return 0;
+    LPTOP_LEVEL_EXCEPTION_FILTER current = SetUnhandledExceptionFilter(previous_filter);
+    if (current != on_unhandled) /* leave alone a filter someone installed over ours */
+        SetUnhandledExceptionFilter(current);
+    installed = 0;
+    return 0;
+}
+
+int sm_crash_installed(void)
+{
+    return installed;
+}
 #endif

@@ -4,8 +4,9 @@
  * Faults are observed with a vectored exception handler: an access violation
  * inside the armed range is recorded, the page is made read-write so the
  * faulting instruction succeeds when it is re-executed, and the check then
- * asserts the address and kind of the fault. The canary check ends a process
- * (abort), so it runs in a child: this program started again with "canary".
+ * asserts the address and kind of the fault. The canary check and the crash
+ * wipe end a process, so they run in children: this program started again
+ * with "canary" or "crash".
  *
  * Prints one line per check and "N passed, M failed"; exits 1 on any failure.
  */
@@ -255,10 +256,18 @@ static void test_primitives(void)
     check(sm_coffer_rekey(left, right) == 0, "coffer rekey");
     sm_coffer_key(left, right, k1);
     check(memcmp(k0, k1, 32) == 0, "rekey re-splits the key without changing it");
-    check(sm_crash_install() == ENOTSUP && sm_crash_installed() == 0, "crash wipe reports ENOTSUP");
 }
 
-/* Child: overwrite a canary byte, then destroy (must abort with the message). */
+static void test_crash_filter(void)
+{
+    LPTOP_LEVEL_EXCEPTION_FILTER before = SetUnhandledExceptionFilter(NULL);
+    SetUnhandledExceptionFilter(before);
+    check(sm_crash_install() == 0 && sm_crash_installed(), "crash wipe installs");
+    check(sm_crash_uninstall() == 0 && !sm_crash_installed(), "and uninstalls");
+    check(SetUnhandledExceptionFilter(before) == before, "restoring the filter it displaced");
+}
+
+/* Child "canary": overwrite a canary byte, then destroy (must abort with the message). */
 static int canary_child(void)
 {
     sm_buffer b;
@@ -269,14 +278,42 @@ static int canary_child(void)
     return 11; /* not reached when the canary check works */
 }
 
-static void test_canary(const char *self)
+/* Child "crash": a stray write into a guard page with no handler for it. The
+ * crash wipe runs first, then the filter it displaced: this one, which
+ * reports whether the buffer was wiped and sealed. */
+static sm_buffer crash_buf;
+
+static LONG WINAPI after_crash_wipe(EXCEPTION_POINTERS *e)
+{
+    (void)e;
+    MEMORY_BASIC_INFORMATION mbi;
+    int sealed = VirtualQuery(crash_buf.inner, &mbi, sizeof mbi) != 0 && mbi.Protect == PAGE_NOACCESS;
+    DWORD old;
+    int wiped = VirtualProtect(crash_buf.inner, crash_buf.inner_len, PAGE_READONLY, &old) &&
+                all_zero(crash_buf.inner, crash_buf.inner_len);
+    TerminateProcess(GetCurrentProcess(), 70 + (wiped ? 0 : 1) + (sealed ? 0 : 2));
+    return EXCEPTION_CONTINUE_SEARCH;
+}
+
+static int crash_child(void)
+{
+    SetUnhandledExceptionFilter(after_crash_wipe);
+    if (sm_crash_install() != 0 || sm_buffer_create(32, SM_LOCK_NONE, 0, &crash_buf) != 0)
+        return 10;
+    memset(crash_buf.data, 0x42, crash_buf.size);
+    *(volatile unsigned char *)(crash_buf.data + crash_buf.size) = 1;
+    return 11; /* not reached: the guard page faults */
+}
+
+/* Run this program again with argument mode; its exit code, and its stderr in text. */
+static int run_child(const char *self, const char *mode, DWORD *code, char *text, size_t text_len)
 {
     char dir[MAX_PATH], log[MAX_PATH], cmd[2 * MAX_PATH];
     SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
     GetTempPathA(sizeof dir, dir);
     GetTempFileNameA(dir, "smc", 0, log);
     HANDLE out = CreateFileA(log, GENERIC_WRITE, FILE_SHARE_READ, &sa, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
-    snprintf(cmd, sizeof cmd, "\"%s\" canary", self);
+    snprintf(cmd, sizeof cmd, "\"%s\" %s", self, mode);
     STARTUPINFOA si;
     PROCESS_INFORMATION pi;
     memset(&si, 0, sizeof si);
@@ -285,33 +322,45 @@ static void test_canary(const char *self)
     si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
     si.hStdOutput = out;
     si.hStdError = out;
-    DWORD code = 0;
+    *code = 0;
+    text[0] = '\0';
     int started = CreateProcessA(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
     if (started) {
         WaitForSingleObject(pi.hProcess, INFINITE);
-        GetExitCodeProcess(pi.hProcess, &code);
+        GetExitCodeProcess(pi.hProcess, code);
         CloseHandle(pi.hProcess);
         CloseHandle(pi.hThread);
     }
     CloseHandle(out);
-    char text[512] = {0};
     FILE *f = fopen(log, "rb");
     if (f) {
-        size_t n = fread(text, 1, sizeof text - 1, f);
+        size_t n = fread(text, 1, text_len - 1, f);
         text[n] = '\0';
         fclose(f);
     }
     DeleteFileA(log);
-    printf("# canary child exit code %lu\n", (unsigned long)code);
+    printf("# child \"%s\" exit code %lu\n", mode, (unsigned long)*code);
+    return started;
+}
+
+static void test_children(const char *self)
+{
+    DWORD code;
+    char text[512];
+    int started = run_child(self, "canary", &code, text, sizeof text);
     check(started && code != 0 && code != 10 && code != 11, "overwritten canary ends the process at destroy");
     check(strstr(text, "canary verification failed; buffer overflow detected") != NULL,
           "it says so on stderr");
+    started = run_child(self, "crash", &code, text, sizeof text);
+    check(started && code == 70, "unhandled access violation: every live buffer wiped and sealed first");
 }
 
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "canary") == 0)
         return canary_child();
+    if (argc > 1 && strcmp(argv[1], "crash") == 0)
+        return crash_child();
     setvbuf(stdout, NULL, _IONBF, 0);
     if (!AddVectoredExceptionHandler(1, on_fault)) {
         printf("not ok - AddVectoredExceptionHandler\n");
@@ -322,7 +371,8 @@ int main(int argc, char **argv)
     test_buffer();
     test_threads();
     test_primitives();
-    test_canary(argv[0]);
+    test_crash_filter();
+    test_children(argv[0]);
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
