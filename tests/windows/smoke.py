@@ -19,7 +19,7 @@ if len(sys.argv) > 1:
     sys.path.insert(0, sys.argv[1])
 
 import securememory
-from securememory import SecretFactory, Stream, catch_signal, memcall, memguard
+from securememory import SecretFactory, Stream, catch_interrupt, catch_signal, memcall, memguard
 from securememory.errors import InvalidArgumentError, SecretClosedError, UnsupportedError
 
 results = {"passed": 0, "failed": 0}
@@ -87,6 +87,7 @@ check("guarded Buffer: from_bytes, freeze, melt, view", buffer_layout)
 check("Stream: write then readinto", stream_round_trip)
 check("empty secret: InvalidArgumentError", lambda: raises(InvalidArgumentError, lambda: SecretFactory().new(b"")))
 check("catch_signal refuses SIGSEGV", lambda: raises(InvalidArgumentError, lambda: catch_signal(None, signal.SIGSEGV)))
+check("catch_interrupt takes SIGINT and SIGTERM", lambda: catch_interrupt() is None)
 check("crash wipe installed with the first buffer", lambda: memguard.crash_wipe_installed())
 check("disable_core_dumps raises UnsupportedError", lambda: raises(UnsupportedError, memcall.disable_core_dumps))
 check("capabilities() raises UnsupportedError (no rlimits)", lambda: raises(UnsupportedError, memcall.capabilities))
