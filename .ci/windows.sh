@@ -34,7 +34,7 @@ command -v unifdef >/dev/null || need+=(unifdef)
 if [[ ${#need[@]} -gt 0 ]]; then
     log "installing ${need[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 cd "$src/securememory"

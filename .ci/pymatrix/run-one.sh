@@ -23,6 +23,8 @@ if ! { "$py" -m venv "$venv" && "$venv/bin/python" -m pip install -q --upgrade p
 fi
 echo 0 >"$out/install.rc"
 
+(cd / && "$venv/bin/python" "$here/fork_probe.py") >"$out/fork_probe.log" 2>&1
+echo $? >"$out/fork_probe.rc"
 cd "$src" || exit 1
 "$venv/bin/python" -m harness --json >"$out/harness.jsonl" 2>"$out/harness.log"
 echo $? >"$out/harness.rc"
@@ -33,8 +35,8 @@ echo $? >"$out/harness.rc"
 # On 3.14+ pytest-xdist's workers are themselves multi-threaded (measured with
 # a test file that imports nothing), so the fork pytest-forked makes for each
 # test warns whatever the library does: that one warning is ignored there.
-# CPython 3.14 clears a fork warning a filter makes an error instead of raising
-# it, so there a multi-threaded fork inside a test goes unreported.
+# CPython 3.13 and 3.14 clear a fork warning a filter makes an error instead
+# of raising it, so fork_probe.py checks for threads left behind directly.
 filters=(-W error::DeprecationWarning)
 if "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 14))'; then
     filters+=(-W "ignore:This process:DeprecationWarning:multiprocessing.popen_fork")

@@ -88,12 +88,16 @@ def main() -> int:
     fatal = log.count("Fatal Python error") + read(out / "harness.log").count("Fatal Python error")
     if fatal:
         notes.append(f"{fatal}x 'Fatal Python error' printed")
+    probe = read(out / "fork_probe.log").splitlines()
+    probe_ok = read(out / "fork_probe.rc") == "0"
+    if not probe_ok:
+        notes.append("fork after use: " + "; ".join(line[:100] for line in probe[-2:]))
     closing = WARNINGS.search(log.splitlines()[-1] if log else "")
     warnings = int(closing.group(1)) if closing else 0
     if warnings:
         notes.append(f"{warnings} warnings")
     (out / "details").write_text("".join(d + "\n" for d in details), encoding="utf-8")
-    status = "ok" if harness_ok and tests_ok and not fatal and not warnings else "FAIL"
+    status = "ok" if harness_ok and tests_ok and probe_ok and not fatal and not warnings else "FAIL"
     print(f"{status}\t{version}\t{harness}\t{tests}\t{'; '.join(notes)}")
     return 0
 
