@@ -23,10 +23,14 @@ debian_mirror() {
         printf '%s\n' "${SM_DEBIAN_MIRROR%/}"
         return
     fi
-    local site
-    # shellcheck disable=SC2016  # apt's own $(FIELD) placeholders
-    site=$(apt-get indextargets --format '$(SITE) $(RELEASE) $(COMPONENT) $(TARGET_OF)' 2>/dev/null |
-        awk '$2 !~ /-/ && $3 == "main" && $4 == "deb" { print $1; exit }')
+    local site try
+    for try in 1 2; do
+        # shellcheck disable=SC2016  # apt's own $(FIELD) placeholders
+        site=$(apt-get indextargets --format '$(SITE) $(RELEASE) $(COMPONENT) $(TARGET_OF)' 2>/dev/null |
+            awk '$2 !~ /-/ && $3 == "main" && $4 == "deb" { print $1; exit }')
+        [[ -n $site || $try == 2 ]] && break
+        apt-get update -qq >&2 || true   # indextargets lists only fetched indexes
+    done
     if [[ -z $site ]]; then
         log "no Debian main archive in this machine's apt sources (run apt-get update, or set SM_DEBIAN_MIRROR)"
         return 1

@@ -91,7 +91,13 @@ def main() -> int:
     probe = read(out / "fork_probe.log").splitlines()
     probe_ok = read(out / "fork_probe.rc") == "0"
     if not probe_ok:
-        notes.append("fork after use: " + "; ".join(line[:100] for line in probe[-2:]))
+        threads = next((line[len("threads: ") :] for line in probe if line.startswith("threads: ")), None)
+        if threads not in (None, "none"):
+            notes.append(f"thread left running at fork: {threads}")
+        elif threads == "none":
+            notes.append("fork warned: " + probe[0][:100])
+        else:
+            notes.append("fork probe failed: " + (probe[-1][:100] if probe else "no output"))
     closing = WARNINGS.search(log.splitlines()[-1] if log else "")
     warnings = int(closing.group(1)) if closing else 0
     if warnings:
