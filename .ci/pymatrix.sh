@@ -36,6 +36,7 @@ if ! command -v debootstrap >/dev/null; then
 fi
 
 roots=()
+# shellcheck disable=SC2329  # the EXIT trap calls it
 cleanup() {
     local r
     for r in "${roots[@]}"; do unmount_under "$r"; done
@@ -144,7 +145,7 @@ for spec in $SUITES; do
         cell_start=$SECONDS
         log "$suite $tag: install, harness, tests"
         in_root "$root" bash /opt/securememory/pymatrix/run-one.sh "$exe" "$copy" "/opt/securememory/out-$tag" || true
-        rm -rf "$OUT/$tag"
+        rm -rf "${OUT:?}/$tag"
         cp -r "$root/opt/securememory/out-$tag" "$OUT/$tag"
         rm -rf "$OUT/$tag/venv"
         row=$(cat "$OUT/$tag/result" 2>/dev/null || printf 'FAIL\t%s\tno result\tno result\t' "$tag")

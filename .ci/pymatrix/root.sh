@@ -8,7 +8,7 @@ SM_ROOTS_DIR=${SM_ROOTS_DIR:-/var/cache/securememory/roots}
 # Build tools every interpreter needs: cffi and the extension compile with gcc
 # (cffi from source where no wheel exists yet), gdb's gcore backs the harness's
 # core-dump scenario.
-ROOT_BASE_PACKAGES="gcc libc6-dev libffi-dev gdb"
+ROOT_BASE_PACKAGES=(gcc libc6-dev libffi-dev gdb)
 ROOT_RECIPE=1   # bump to rebuild every cached root after changing the recipe
 HOST_CA=${SM_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 
@@ -109,10 +109,10 @@ ensure_root() {
             return 1
         fi
         enter_root "$work"
-        if ! { root_apt_update "$work" && root_apt_install "$work" $ROOT_BASE_PACKAGES; } >>"$root.log" 2>&1; then
+        if ! { root_apt_update "$work" && root_apt_install "$work" "${ROOT_BASE_PACKAGES[@]}"; } >>"$root.log" 2>&1; then
             tail -n 20 "$root.log" >&2
             unmount_under "$work"
-            log "$suite: installing $ROOT_BASE_PACKAGES failed"
+            log "$suite: installing ${ROOT_BASE_PACKAGES[*]} failed"
             return 1
         fi
         unmount_under "$work"

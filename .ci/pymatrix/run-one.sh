@@ -16,7 +16,7 @@ rm -f "$out"/*.log "$out"/*.rc "$out"/harness.jsonl "$out"/junit.xml "$out"/resu
 "$py" -c 'import platform, sys; print(platform.python_version() + ("t" if not getattr(sys, "_is_gil_enabled", lambda: True)() else ""))' \
     >"$out/version"
 if ! { "$py" -m venv "$venv" && "$venv/bin/python" -m pip install -q --upgrade pip &&
-        "$venv/bin/python" -m pip install -q -e "$src[test]"; } >"$out/install.log" 2>&1; then
+        "$venv/bin/python" -m pip install -q -e "${src}[test]"; } >"$out/install.log" 2>&1; then
     echo 1 >"$out/install.rc"
     "$py" "$here/tally.py" "$out" >"$out/result"
     exit 0
