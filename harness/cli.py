@@ -68,7 +68,7 @@ def _environment_report(caps: dict[str, object], profile: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="one JSON object per scenario, one per line")
     parser.add_argument("--list", action="store_true", help="list scenario names and exit")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")

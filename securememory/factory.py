@@ -99,7 +99,7 @@ class SecretFactory:
 
         A ``bytes`` is accepted but cannot be wiped: it remains the caller's copy.
         """
-        ptr, n, writable = source(data)
+        ptr, n, writable = source(data, empty="invalid secret length")
 
         def copy(view: memoryview) -> None:
             ffi.memmove(ffi.from_buffer(view), ptr, n)

@@ -11,6 +11,7 @@ from .. import memcall
 from .._native import ffi, lib
 from ..errors import MemoryLockError
 from ..memcall import Protection, Region
+from ..memcall.region import release
 from ..memguard import MlockPolicy, crash
 from ..memguard.policy import warn_unlocked
 from ..secret import Secret
@@ -25,7 +26,7 @@ class LegacySecret(Secret):
         start = ffi.cast("unsigned char *", region.address)
         crash.ensure_installed()
         self._slot = lib.sm_live_add(start, region.size)  # wiped on a crash or a caught signal
-        super().__init__(size, start, (start, region.size))
+        super().__init__(size, region.address, (region.address, region.size))
 
     @classmethod
     def allocate(cls, size: int, mlock: MlockPolicy) -> Region:
@@ -46,10 +47,10 @@ class LegacySecret(Secret):
             raise
         return region
 
-    def _destroy(self) -> None:
-        if not self._region.freed:
-            lib.sm_live_remove(self._slot)
-            memcall.free(self._region)
+    def _destroy(self, keep: Protection | None) -> None:
+        # each step is one idempotent C call, so an interrupted teardown resumes
+        lib.sm_live_remove_if(self._slot, ffi.cast("void *", self._region.address))
+        release(self._region, keep)
 
     @property
     def locked(self) -> bool:

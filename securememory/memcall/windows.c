@@ -68,6 +68,33 @@ int sm_free(void *addr, size_t len, int locked)
     return sm_unmap(addr, len);
 }
 
+int sm_quarantine(void *addr, size_t len, int locked, int prot)
+{
+    int e = sm_protect(addr, len, SM_PROT_READ_WRITE);
+    if (e)
+        return e;
+    sm_wipe(addr, len);
+    if (locked)
+        sm_unlock(addr, len);
+    return sm_protect(addr, len, prot);
+}
+
+int sm_mapping_release(sm_mapping *m, int keep)
+{
+    void *addr = InterlockedExchangePointer(&m->addr, NULL);
+    if (addr == NULL)
+        return 0;
+    int e = keep < 0 ? sm_free(addr, m->len, m->locked) : sm_quarantine(addr, m->len, m->locked, keep);
+    if (e)
+        InterlockedExchangePointer(&m->addr, addr);
+    return e;
+}
+
+void sm_mapping_finalize(sm_mapping *m)
+{
+    sm_mapping_release(m, -1);
+}
+
 static SRWLOCK working_set_lock = SRWLOCK_INIT;
 
 /* Raise the working-set minimum and maximum by len bytes; nonzero on success. */

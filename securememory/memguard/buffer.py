@@ -58,7 +58,7 @@ def _raise_create_error(code: int, step: int, size: int, inner_len: int) -> None
         raise InvalidArgumentError(f"size {size} is too large for a guarded buffer")
     if step == lib.SM_STEP_LOCK:
         raise lock_error(code, inner_len)
-    if step == lib.SM_STEP_MAP:
+    if step == lib.SM_STEP_MAP or (step == lib.SM_STEP_GUARD and code == _errno.ENOMEM):
         raise AllocationError(
             f"could not map a guarded buffer of {size} bytes ({os.strerror(code)})", code, size
         )
@@ -80,7 +80,8 @@ class Buffer:
     fails, AllocationError when the kernel refuses the mapping.
 
     Lives until :meth:`destroy`, the end of its ``with`` block, purge(), garbage
-    collection or interpreter exit, whichever comes first. Every operation on a
+    collection (the finalizer is C: no Python runs then) or interpreter exit,
+    whichever comes first. Every operation on a
     destroyed buffer raises BufferDestroyedError; on a buffer inherited across
     fork(), ForkedError.
     """
@@ -92,7 +93,8 @@ class Buffer:
             size = check_size(size)
         mode = policy.lock_mode(mlock)
         crash.ensure_installed()
-        b: Any = ffi.new(_STRUCT)
+        # sm_buffer_destroy is the finalizer: C, idempotent, fork-aware
+        b: Any = ffi.gc(ffi.new(_STRUCT), lib.sm_buffer_destroy)
         code = lib.sm_buffer_create(size, mode, _flags, b)
         if code:
             _raise_create_error(code, b.failed_step, size, inner_length(size))
@@ -111,13 +113,15 @@ class Buffer:
         """A buffer holding a copy of ``src``; writable sources are wiped after the copy.
 
         A ``bytes`` source is copied but cannot be wiped: it stays in the
-        caller's memory. Pass a bytearray to have the library erase it.
+        caller's memory. Pass a bytearray to have the library erase it. Like
+        every filled constructor, returns the buffer frozen (melt() to write).
         """
-        ptr, n, writable = source(src)
+        ptr, n, writable = source(src, empty="size must be at least 1, got 0")
         buf = cls(n, mlock=mlock)
         ffi.memmove(buf._b.data, ptr, n)
         if writable:
             lib.sm_wipe(ptr, n)
+        buf.freeze()
         return buf
 
     @classmethod
@@ -126,6 +130,7 @@ class Buffer:
         buf = cls(size, mlock=mlock)
         try:
             fill_random(buf._b.data, buf._b.size)
+            buf.freeze()
         except BaseException:
             buf.destroy()
             raise
@@ -146,6 +151,7 @@ class Buffer:
             filled = fill_from(readinto, buf.view())
             if filled < size:
                 raise InvalidArgumentError(f"reader ended after {filled} of {size} bytes")
+            buf.freeze()
         except BaseException:
             buf.destroy()
             raise
@@ -178,6 +184,7 @@ class Buffer:
                 raise InvalidArgumentError("reader yielded no data")
             exact = cls(filled, mlock=mlock)
             ffi.memmove(exact._b.data, buf._b.data, filled)
+            exact.freeze()
         finally:
             buf.destroy()
         return exact
@@ -195,8 +202,8 @@ class Buffer:
 
     @property
     def size(self) -> int:
-        """Data bytes."""
-        return int(self._b.size)
+        """Data bytes; 0 once destroyed (as memguard reports)."""
+        return int(self._b.size) if self._b.base else 0
 
     @property
     def alive(self) -> bool:
@@ -301,16 +308,52 @@ class Buffer:
         lib.sm_wipe(ptr, n)
 
     def equal_to(self, other: Buffer | object) -> bool:
-        """Constant-time comparison of the data with another Buffer or bytes-like object."""
+        """Constant-time comparison of the data with another Buffer or bytes-like object.
+
+        Holds both buffers' locks (in a fixed order), so neither can be destroyed
+        or made NO_ACCESS meanwhile. Raises ProtectionError when either buffer
+        is NO_ACCESS, BufferDestroyedError when either is destroyed.
+        """
+        if not isinstance(other, Buffer):
+            ptr, n, _ = source(other)
+            with self._guard:
+                b = self._readable()
+                return n == b.size and bool(lib.sm_equal(b.data, ptr, n))
+        if other is self:
+            with self._guard:
+                self._readable()
+                return True
+        first, second = (self, other) if id(self) < id(other) else (other, self)
+        with first._guard, second._guard:
+            b, ob = self._readable(), other._readable()
+            return bool(ob.size == b.size and lib.sm_equal(b.data, ob.data, b.size))
+
+    def _readable(self) -> Any:
         b = self._live()
         if self._protection == Protection.NO_ACCESS:
-            raise ProtectionError("buffer is NO_ACCESS")
-        if isinstance(other, Buffer):
-            ob = other._live()
-            ptr, n = ob.data, int(ob.size)
-        else:
-            ptr, n, _ = source(other)
-        return n == b.size and bool(lib.sm_equal(b.data, ptr, n))
+            raise ProtectionError("buffer is NO_ACCESS; protect it READ_ONLY first")
+        return b
+
+    def quarantine(self, protection: Protection) -> None:
+        """Tear down like :meth:`destroy` but keep the pages reserved, wiped and
+        ``protection``: views that outlived their use fault (or read zeros)
+        instead of reading whatever is mapped there next. Idempotent."""
+        with self._guard:
+            code = lib.sm_buffer_quarantine(self._b, int(protection))
+            if not code:
+                _unregister(self)
+        if code:
+            raise ProtectionError(f"quarantine failed ({os.strerror(code)})", code)
+
+    def _release(self, keep: Protection | None) -> None:
+        """destroy() (``keep`` None) or quarantine(keep) without taking the buffer's
+        lock, for an owner that rules out concurrent use (a Secret whose gate is
+        closed): each step is one idempotent C call, so an exception at any
+        instant leaves the teardown done or resumable."""
+        code = lib.sm_buffer_destroy(self._b) if keep is None else lib.sm_buffer_quarantine(self._b, int(keep))
+        if code:
+            raise ProtectionError(f"teardown failed ({os.strerror(code)})", code)
+        _unregister(self)
 
     def seal(self, *, mlock: policy.MlockPolicy | str | None = None) -> Enclave:
         """Encrypt the data into an Enclave and destroy this buffer.
@@ -346,14 +389,6 @@ class Buffer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.destroy()
-
-    def __del__(self) -> None:
-        try:
-            b = self._b
-        except AttributeError:  # __init__ failed
-            return
-        if b.base:
-            self.destroy()
 
     def __repr__(self) -> str:
         state = "destroyed" if not self.alive else self._protection.name
