@@ -84,7 +84,7 @@ class SecretFactory:
                 if not region.freed:
                     memcall.free(region)
                 raise
-        buf = Buffer(size, mlock=mlock)
+        buf = Buffer(size, mlock=mlock, _owned=True)
         try:
             fill(buf.view())
             if self._backend == Backend.ENCLAVE:

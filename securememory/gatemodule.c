@@ -187,9 +187,15 @@ static PyObject *begin(BorrowObject *b)
     return view;
 }
 
+#define ESCAPED_MESSAGE \
+    "a view of the secret outlived its borrow; the memory is inaccessible again and that view must not be used"
+
 /* Release the view, uncount the borrow (concealing on the last) and report an
- * escape. Runs to the end whatever fails on the way; -1 with an exception. */
-static int end(BorrowObject *b, PyObject *tb)
+ * escape. Runs to the end whatever fails on the way; -1 with an exception.
+ * ``failing`` is the exception the borrow ends with, if any: an escape is then
+ * noted on it instead of replacing it (a cancellation stays a cancellation),
+ * and the secret is kept reserved at close all the same. */
+static int end(BorrowObject *b, PyObject *tb, PyObject *failing)
 {
     GateObject *gate = b->gate;
     int escaped = 0, failed = 0;
@@ -234,9 +240,13 @@ static int end(BorrowObject *b, PyObject *tb)
     if (escaped) {
         if (failed)
             PyErr_Clear();
-        PyErr_SetString(EscapedError,
-                        "a view of the secret outlived its borrow; the memory is inaccessible again "
-                        "and that view must not be used");
+        if (failing != NULL && failing != Py_None) {
+            PyObject *r = PyObject_CallMethod(failing, "add_note", "s", ESCAPED_MESSAGE);
+            Py_XDECREF(r);
+            PyErr_Clear();
+            return 0;
+        }
+        PyErr_SetString(EscapedError, ESCAPED_MESSAGE);
         return -1;
     }
     if (failed)
@@ -267,7 +277,7 @@ static PyObject *borrow_exit(PyObject *self, PyObject *args)
     PyObject *t = Py_None, *v = Py_None, *tb = Py_None;
     if (!PyArg_ParseTuple(args, "|OOO", &t, &v, &tb))
         return NULL;
-    if (end((BorrowObject *)self, tb))
+    if (end((BorrowObject *)self, tb, v))
         return NULL;
     Py_RETURN_FALSE;
 }
@@ -298,7 +308,7 @@ static void borrow_dealloc(PyObject *self)
         /* entered and never exited (an abandoned generator, a manual __enter__) */
         PyObject *t, *v, *tb;
         PyErr_Fetch(&t, &v, &tb);
-        end(b, NULL);
+        end(b, NULL, NULL);
         PyErr_Clear();
         PyErr_Restore(t, v, tb);
     }
@@ -402,7 +412,7 @@ static PyObject *gate_call(PyObject *self, PyObject *action)
         PyErr_NormalizeException(&t, &v, &tb);
         if (tb != NULL && v != NULL)
             PyException_SetTraceback(v, tb);
-        if (end(b, tb)) {
+        if (end(b, tb, v)) {
             /* the escape report wins; the action's exception is its context */
             PyObject *t2, *v2, *tb2;
             PyErr_Fetch(&t2, &v2, &tb2);
@@ -421,7 +431,7 @@ static PyObject *gate_call(PyObject *self, PyObject *action)
         Py_DECREF(b);
         return NULL;
     }
-    if (end(b, NULL)) {
+    if (end(b, NULL, NULL)) {
         Py_DECREF(result);
         result = NULL;
     }
@@ -439,6 +449,12 @@ static PyObject *gate_borrow(PyObject *self, PyObject *keep)
     return (PyObject *)b;
 }
 
+/* The closer an event loop uses: never the owner of any borrow, so a borrow
+ * held by another task on the same thread is waited for, not refused. */
+#define LOOP_CLOSER 0UL
+
+static PyObject *finish_close(GateObject *gate, int rc, PyObject *teardown, unsigned long owner);
+
 static PyObject *gate_close(PyObject *self, PyObject *teardown)
 {
     GateObject *gate = (GateObject *)self;
@@ -453,10 +469,35 @@ static PyObject *gate_close(PyObject *self, PyObject *teardown)
         if (rc != SM_GATE_TIMEOUT)
             break;
         if (PyErr_CheckSignals()) {
-            sm_gate_resign(gate->g);
+            sm_gate_resign(gate->g, owner);
             return NULL;
         }
     }
+    return finish_close(gate, rc, teardown, owner);
+}
+
+static PyObject *gate_try_close(PyObject *self, PyObject *teardown)
+{
+    GateObject *gate = (GateObject *)self;
+    if (check_generation(gate))
+        return NULL;
+    int rc = sm_gate_close(gate->g, LOOP_CLOSER, 0);
+    if (rc == SM_GATE_TIMEOUT)
+        Py_RETURN_NONE;
+    return finish_close(gate, rc, teardown, LOOP_CLOSER);
+}
+
+static PyObject *gate_resign(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    GateObject *gate = (GateObject *)self;
+    if (gate->gen == generation)
+        sm_gate_resign(gate->g, LOOP_CLOSER);
+    Py_RETURN_NONE;
+}
+
+static PyObject *finish_close(GateObject *gate, int rc, PyObject *teardown, unsigned long owner)
+{
     if (rc == SM_GATE_CLOSED)
         Py_RETURN_FALSE;
     if (rc == SM_GATE_SELF) {
@@ -465,7 +506,7 @@ static PyObject *gate_close(PyObject *self, PyObject *teardown)
     }
     PyObject *r = PyObject_CallFunctionObjArgs(teardown, gate->escaped ? Py_True : Py_False, NULL);
     if (r == NULL) {
-        sm_gate_resign(gate->g);
+        sm_gate_resign(gate->g, owner);
         return NULL;
     }
     Py_DECREF(r);
@@ -532,6 +573,9 @@ static PyMethodDef gate_methods[] = {
     {"close", gate_close, METH_O,
      "close(teardown): refuse new borrows, wait for borrows in flight, call teardown(escaped). "
      "True when this call tore down, False when already closed."},
+    {"try_close", gate_try_close, METH_O,
+     "try_close(teardown): close() without waiting, for an event loop: None while borrows are in flight."},
+    {"resign", gate_resign, METH_NOARGS, "Give up a close begun by try_close (a later close resumes)."},
     {"retire", gate_retire, METH_NOARGS, "Close at once (purge); the number of borrows in flight."},
     {NULL, NULL, 0, NULL},
 };

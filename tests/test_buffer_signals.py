@@ -133,6 +133,7 @@ def test_intact_canary_destroys_cleanly() -> None:
     def body(ctx: child.Context) -> None:
         for size in SIZES:
             b = Buffer.random(size)
+            b.melt()
             b.view()[:] = b"\xff" * size  # writing every data byte leaves the canary intact
             b.destroy()
         ctx.report("ok")

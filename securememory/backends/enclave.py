@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import SecretClosedError
+from ..errors import DecryptionError, SecretClosedError
 from ..memcall import Protection
 from ..memguard import Buffer, Enclave, MlockPolicy
 from ..secret import Secret
@@ -28,7 +28,11 @@ class EnclaveSecret(Secret):
     def _expose(self) -> tuple[Any, int, int, int]:
         if self._enclave is None:
             raise SecretClosedError()
-        scratch = self._enclave.open(mlock=self._mlock)
+        try:
+            scratch = self._enclave.open(mlock=self._mlock, _owned=True)
+        except DecryptionError as e:
+            # sealed while a purge() ran, under the key it then replaced
+            raise SecretClosedError("the secret was sealed under a session key that purge() replaced") from e
         self._locked = scratch.locked
         return (scratch, scratch.address, *scratch.inner_span())
 

@@ -86,9 +86,13 @@ class Buffer:
     fork(), ForkedError.
     """
 
-    __slots__ = ("__weakref__", "_b", "_gen", "_guard", "_protection")
+    __slots__ = ("__weakref__", "_b", "_gen", "_guard", "_owned", "_protection")
 
-    def __init__(self, size: int, *, mlock: policy.MlockPolicy | str | None = None, _flags: int = 0) -> None:
+    def __init__(
+        self, size: int, *, mlock: policy.MlockPolicy | str | None = None, _flags: int = 0, _owned: bool = False
+    ) -> None:
+        """``_owned``: the buffer belongs to a Secret from birth; purge() leaves it to
+        the Secret layer, which retires its borrows first."""
         if size.__class__ is not int or not 0 < size <= MAX_SIZE:
             size = check_size(size)
         mode = policy.lock_mode(mlock)
@@ -102,6 +106,7 @@ class Buffer:
         self._gen = fork_state.generation
         self._guard = threading.Lock()
         self._protection = _READ_WRITE
+        self._owned = _owned
         _register(self)
         if b.lock_errno:
             policy.warn_unlocked(lock_error(b.lock_errno, b.inner_len))
@@ -399,7 +404,9 @@ class Buffer:
 
 
 def destroy_all() -> None:
-    """Destroy every registered Buffer in one C call (purge's core).
+    """Destroy every registered Buffer in one C call (purge's core), except those
+    a Secret owns: purge retires those through their gates first, and one made
+    while purge runs belongs to a Secret that purge never saw.
 
     Each buffer's lock is held meanwhile, as destroy() holds it, so none of its
     methods runs while its pages go; buffers registered meanwhile are then
@@ -409,7 +416,7 @@ def destroy_all() -> None:
     code = 0
     try:
         for obj in registry.snapshot():
-            if isinstance(obj, Buffer):
+            if isinstance(obj, Buffer) and not obj._owned:
                 obj._guard.acquire()
                 held.append(obj)
         code = lib.sm_buffer_destroy_all([buf._b for buf in held], len(held))
@@ -419,7 +426,7 @@ def destroy_all() -> None:
                 _unregister(buf)
             buf._guard.release()
     for obj in registry.snapshot():
-        if isinstance(obj, Buffer):
+        if isinstance(obj, Buffer) and not obj._owned:
             obj.destroy()
     if code:
         raise ProtectionError(f"purge: a buffer's teardown failed ({os.strerror(code)})", code)

@@ -66,10 +66,12 @@ class Coffer:
         # and must never wait for the key lock (see with_aead).
         self._budget = threading.Lock()
         self._viewer: int | None = None
-        # the halves are rewritten by every re-split: read-write, not frozen
-        self._left = Buffer(KEY_SIZE, mlock=mlock)
-        self._right = Buffer(KEY_SIZE, mlock=mlock)
-        self._scratch = Buffer(KEY_SIZE, mlock=mlock)
+        # The halves are rewritten by every re-split: read-write, not frozen.
+        # Owned: purge() replaces the coffer under its lock instead of
+        # unmapping the halves under a key derivation in another thread.
+        self._left = Buffer(KEY_SIZE, mlock=mlock, _owned=True)
+        self._right = Buffer(KEY_SIZE, mlock=mlock, _owned=True)
+        self._scratch = Buffer(KEY_SIZE, mlock=mlock, _owned=True)
         fill_random(self._left._b.data, KEY_SIZE)
         fill_random(self._right._b.data, KEY_SIZE)
         self._gen = fork_state.generation

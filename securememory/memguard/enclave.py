@@ -108,7 +108,7 @@ class Enclave:
         """Plaintext bytes."""
         return max(0, len(self._sealed) - OVERHEAD)
 
-    def open(self, *, mlock: policy.MlockPolicy | str | None = None) -> Buffer:
+    def open(self, *, mlock: policy.MlockPolicy | str | None = None, _owned: bool = False) -> Buffer:
         """Decrypt into a new frozen Buffer.
 
         Raises DecryptionError (leaving nothing allocated) when the data fails to
@@ -119,7 +119,7 @@ class Enclave:
         if size < 1:
             raise DecryptionError(f"sealed data of {len(self._sealed)} bytes is shorter than its overhead")
         sealed = memoryview(self._sealed)
-        buf = Buffer(size, mlock=mlock)
+        buf = Buffer(size, mlock=mlock, _owned=_owned)
         try:
             out = ffi.buffer(buf._b.data, size)
             with_session_aead(lambda aead: decrypt_into(aead, sealed, out), mlock)
