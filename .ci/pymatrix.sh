@@ -16,6 +16,7 @@
 # Usage: .ci/pymatrix.sh [SRC]        SRC defaults to this repository
 # Env:   SM_PYMATRIX_SUITES  suites and lowest version, default "trixie sid:3.14"
 #        SM_PYMATRIX_ONLY    run only these interpreters, e.g. "3.14 3.15"
+#        SM_PYMATRIX_TIMEOUT seconds each of harness and tests may take (1200)
 #        SM_ROOTS_DIR, SM_DEBIAN_MIRROR (see root.sh)
 # Needs root (debootstrap, chroot, bind mounts).
 set -euo pipefail
@@ -144,7 +145,7 @@ for spec in $SUITES; do
         fi
         cell_start=$SECONDS
         log "$suite $tag: install, harness, tests"
-        in_root "$root" bash /opt/securememory/pymatrix/run-one.sh "$exe" "$copy" "/opt/securememory/out-$tag" || true
+        in_root "$root" env SM_PYMATRIX_TIMEOUT="${SM_PYMATRIX_TIMEOUT:-1200}" bash /opt/securememory/pymatrix/run-one.sh "$exe" "$copy" "/opt/securememory/out-$tag" || true
         rm -rf "${OUT:?}/$tag"
         cp -r "$root/opt/securememory/out-$tag" "$OUT/$tag"
         rm -rf "$OUT/$tag/venv"

@@ -26,7 +26,9 @@ echo 0 >"$out/install.rc"
 (cd / && "$venv/bin/python" "$here/fork_probe.py") >"$out/fork_probe.log" 2>&1
 echo $? >"$out/fork_probe.rc"
 cd "$src" || exit 1
-"$venv/bin/python" -m harness --json >"$out/harness.jsonl" 2>"$out/harness.log"
+# A hung run ends as a failure instead of eating CI's budget.
+limit=${SM_PYMATRIX_TIMEOUT:-1200}
+timeout -k 30 "$limit" "$venv/bin/python" -m harness --json >"$out/harness.jsonl" 2>"$out/harness.log"
 echo $? >"$out/harness.rc"
 # The library's own warnings fail the run. DeprecationWarnings are errors:
 # among them the one CPython 3.12+ gives for fork() in a multi-threaded process
@@ -41,7 +43,7 @@ filters=(-W error::DeprecationWarning)
 if "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 14))'; then
     filters+=(-W "ignore:This process:DeprecationWarning:multiprocessing.popen_fork")
 fi
-"$venv/bin/python" -m pytest -n 2 --forked -p no:cacheprovider -q "${filters[@]}" \
+timeout -k 30 "$limit" "$venv/bin/python" -m pytest -n 2 --forked -p no:cacheprovider -q "${filters[@]}" \
     --junitxml="$out/junit.xml" >"$out/pytest.log" 2>&1
 echo $? >"$out/pytest.rc"
 "$venv/bin/python" "$here/tally.py" "$out" >"$out/result"

@@ -84,6 +84,9 @@ def main() -> int:
         return 0
     harness, harness_ok = harness_cell(out, details)
     tests, tests_ok, notes = tests_cell(out, details)
+    for step in ("harness", "pytest"):
+        if read(out / f"{step}.rc") in ("124", "137"):
+            notes.append(f"{step} timed out")
     log = read(out / "pytest.log")
     fatal = log.count("Fatal Python error") + read(out / "harness.log").count("Fatal Python error")
     if fatal:
