@@ -24,7 +24,9 @@
 #include <Python.h>
 #include <errno.h>
 #include <string.h>
-#ifndef _WIN32
+#ifdef _WIN32
+#include <windows.h> /* Interlocked*, LONG64: Python.h leaves it out under Py_LIMITED_API */
+#else
 #include <pthread.h>
 #endif
 #include "gate.h"

@@ -29,7 +29,13 @@ _table: dict[int, Handler | None] = {}
 _lock = threading.Lock()
 
 
-_FATAL = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
+def _signals(*names: str) -> frozenset[int]:
+    """The signals of ``names`` this platform has (Windows lacks SIGBUS, SIGKILL, SIGSTOP)."""
+    return frozenset(getattr(signal, name) for name in names if hasattr(signal, name))
+
+
+_FATAL = _signals("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT")
+_UNCATCHABLE = _signals("SIGKILL", "SIGSTOP")
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -59,7 +65,7 @@ def catch_signal(handler: Handler | None, *signals: int) -> None:
         for sig in signals:
             if not isinstance(sig, int):
                 raise InvalidTypeError(f"signal must be an int or signal.Signals, not {type(sig).__name__}")
-            if sig in (signal.SIGKILL, signal.SIGSTOP):
+            if sig in _UNCATCHABLE:
                 raise InvalidArgumentError(f"{signal.Signals(sig).name} cannot be caught")
             if sig in _FATAL:
                 raise InvalidArgumentError(

@@ -269,5 +269,7 @@ def disable_core_dumps(*, hard: bool = False) -> None:
     Prefer per-region :func:`dont_dump`, which every memguard Buffer applies.
     """
     code = lib.sm_disable_core_dumps(1 if hard else 0)
+    if code == _errno.ENOTSUP:
+        raise UnsupportedError("core-dump limits do not exist on this platform")
     if code:
         raise ProtectionError(f"could not lower RLIMIT_CORE ({_strerror(code)})", code)

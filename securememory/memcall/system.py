@@ -7,10 +7,14 @@ errors that must name the limit that was hit.
 from __future__ import annotations
 
 import platform
-import resource
 import sys
 
-from ..errors import MemoryLockError
+from ..errors import MemoryLockError, UnsupportedError
+
+try:
+    import resource
+except ImportError:  # Windows: no POSIX resource limits
+    resource = None  # type: ignore[assignment]
 
 CAP_IPC_LOCK = 14
 UNLIMITED = -1
@@ -20,16 +24,25 @@ def _limit(value: int) -> int:
     return UNLIMITED if value == resource.RLIM_INFINITY else value
 
 
-def memlock_limit() -> tuple[int, int]:
-    """RLIMIT_MEMLOCK as (soft, hard) in bytes, -1 meaning unlimited."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+def _rlimit(name: str) -> tuple[int, int]:
+    if resource is None:
+        raise UnsupportedError(f"{name} does not exist on this platform (no POSIX resource limits)")
+    soft, hard = resource.getrlimit(getattr(resource, name))
     return _limit(soft), _limit(hard)
+
+
+def memlock_limit() -> tuple[int, int]:
+    """RLIMIT_MEMLOCK as (soft, hard) in bytes, -1 meaning unlimited.
+
+    Raises UnsupportedError where there are no resource limits (Windows, whose
+    locking is bounded by the working-set minimum, which locking raises).
+    """
+    return _rlimit("RLIMIT_MEMLOCK")
 
 
 def core_limit() -> tuple[int, int]:
-    """RLIMIT_CORE as (soft, hard) in bytes, -1 meaning unlimited."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
-    return _limit(soft), _limit(hard)
+    """RLIMIT_CORE as (soft, hard) in bytes, -1 meaning unlimited; UnsupportedError as above."""
+    return _rlimit("RLIMIT_CORE")
 
 
 def _status_field(name: str) -> str | None:
@@ -76,7 +89,10 @@ def kernel() -> str:
 
 def lock_error(errno: int, requested: int) -> MemoryLockError:
     """The MemoryLockError for a failed mlock of ``requested`` bytes, naming the limit."""
-    soft, hard = memlock_limit()
+    try:
+        soft, hard = memlock_limit()
+    except UnsupportedError:
+        soft = hard = UNLIMITED
     return MemoryLockError(
         errno=errno,
         requested=requested,

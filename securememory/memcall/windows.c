@@ -1,6 +1,12 @@
 /* memcall for Windows: VirtualAlloc / VirtualLock / VirtualProtect / VirtualFree.
  * Only this file knows Windows; it implements memcall.h like posix.c does.
- * Core-dump advice and memfd_secret have no equivalent and report ENOTSUP. */
+ * Core-dump advice and memfd_secret have no equivalent and report ENOTSUP.
+ *
+ * VirtualLock can lock no more than the process's minimum working set (less a
+ * few pages of overhead), 200 KiB by default: when it refuses with
+ * ERROR_WORKING_SET_QUOTA, sm_lock raises the minimum (and the maximum with
+ * it) by the size asked for and tries once more. The minimum is not lowered
+ * again on unlock. */
 #include <errno.h>
 #include <string.h>
 #include <windows.h>
@@ -89,8 +95,32 @@ void sm_mapping_finalize(sm_mapping *m)
     sm_mapping_release(m, -1);
 }
 
+static SRWLOCK working_set_lock = SRWLOCK_INIT;
+
+/* Raise the working-set minimum and maximum by len bytes; nonzero on success. */
+static int grow_working_set(size_t len)
+{
+    HANDLE self = GetCurrentProcess();
+    SIZE_T min, max;
+    int ok;
+    AcquireSRWLockExclusive(&working_set_lock);
+    ok = GetProcessWorkingSetSize(self, &min, &max) &&
+         min <= (SIZE_T)-1 - len && max <= (SIZE_T)-1 - len &&
+         SetProcessWorkingSetSize(self, min + len, max + len);
+    ReleaseSRWLockExclusive(&working_set_lock);
+    return ok;
+}
+
 int sm_lock(void *addr, size_t len)
 {
+    if (VirtualLock(addr, len))
+        return 0;
+    if (GetLastError() != ERROR_WORKING_SET_QUOTA)
+        return win_errno();
+    if (!grow_working_set(len)) {
+        SetLastError(ERROR_WORKING_SET_QUOTA);
+        return win_errno();
+    }
     return VirtualLock(addr, len) ? 0 : win_errno();
 }
 
@@ -129,6 +159,13 @@ void sm_wipe(void *addr, size_t len)
 
 int sm_random(void *addr, size_t len)
 {
-    return BCRYPT_SUCCESS(BCryptGenRandom(NULL, addr, (ULONG)len, BCRYPT_USE_SYSTEM_PREFERRED_RNG))
-        ? 0 : EIO;
+    unsigned char *p = addr;
+    while (len > 0) { /* BCryptGenRandom takes a ULONG length */
+        ULONG n = len > 0x40000000u ? 0x40000000u : (ULONG)len;
+        if (!BCRYPT_SUCCESS(BCryptGenRandom(NULL, p, n, BCRYPT_USE_SYSTEM_PREFERRED_RNG)))
+            return EIO;
+        p += n;
+        len -= n;
+    }
+    return 0;
 }

@@ -16,10 +16,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <pthread.h>
 #include "../memcall/memcall.h"
+#include "atomic.h"
 #include "guard.h"
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <pthread.h>
+#include <unistd.h>
+#endif
 
 #define CHUNK_SLOTS 4096
 #define MAX_CHUNKS 1024
@@ -34,8 +39,19 @@ static slot *chunks[MAX_CHUNKS];
 static int free_head = -1;
 static int n_slots;
 static size_t n_live;
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t sealed;
+
+#ifdef _WIN32
+static SRWLOCK table_lock = SRWLOCK_INIT;
+static void table_acquire(void) { AcquireSRWLockExclusive(&table_lock); }
+static void table_release(void) { ReleaseSRWLockExclusive(&table_lock); }
+static void table_lock_reset(void) { InitializeSRWLock(&table_lock); }
+#else
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static void table_acquire(void) { pthread_mutex_lock(&table_lock); }
+static void table_release(void) { pthread_mutex_unlock(&table_lock); }
+static void table_lock_reset(void) { pthread_mutex_init(&table_lock, NULL); }
+#endif
 
 static slot *slot_at(int i)
 {
@@ -45,7 +61,7 @@ static slot *slot_at(int i)
 int sm_live_add(void *addr, size_t len)
 {
     int i = -1;
-    pthread_mutex_lock(&table_lock);
+    table_acquire();
     if (free_head >= 0) {
         i = free_head;
         free_head = slot_at(i)->next_free;
@@ -56,20 +72,20 @@ int sm_live_add(void *addr, size_t len)
             size_t bytes = (CHUNK_SLOTS * sizeof(slot) + sm_page_size() - 1)
                            / sm_page_size() * sm_page_size();
             if (sm_map(bytes, 0, &p) == 0)
-                __atomic_store_n(&chunks[c], (slot *)p, __ATOMIC_RELEASE);
+                sm_store_ptr((void *volatile *)&chunks[c], p);
         }
         if (chunks[c] != NULL) {
             i = n_slots;
-            __atomic_store_n(&n_slots, i + 1, __ATOMIC_RELEASE);
+            sm_store_int(&n_slots, i + 1);
         }
     }
     if (i >= 0) {
         slot *s = slot_at(i);
         s->len = len;
-        __atomic_store_n(&s->addr, addr, __ATOMIC_RELEASE);
+        sm_store_ptr(&s->addr, addr);
         n_live++;
     }
-    pthread_mutex_unlock(&table_lock);
+    table_release();
     return i; /* -1: table full; the buffer works but is not crash-wiped */
 }
 
@@ -77,13 +93,13 @@ void sm_live_remove(int i)
 {
     if (i < 0)
         return;
-    pthread_mutex_lock(&table_lock);
+    table_acquire();
     slot *s = slot_at(i);
-    __atomic_store_n(&s->addr, NULL, __ATOMIC_RELEASE);
+    sm_store_ptr(&s->addr, NULL);
     s->next_free = free_head;
     free_head = i;
     n_live--;
-    pthread_mutex_unlock(&table_lock);
+    table_release();
 }
 
 /* Remove slot i only while it still names addr: a second call is a no-op. */
@@ -91,9 +107,9 @@ void sm_live_remove_if(int i, void *addr)
 {
     if (i < 0 || addr == NULL)
         return;
-    pthread_mutex_lock(&table_lock);
+    table_acquire();
     int mine = i < n_slots && slot_at(i)->addr == addr;
-    pthread_mutex_unlock(&table_lock);
+    table_release();
     if (mine)
         sm_live_remove(i);
 }
@@ -101,7 +117,7 @@ void sm_live_remove_if(int i, void *addr)
 /* In a forked child: the inherited entries belong to the parent's objects. */
 void sm_live_reset(void)
 {
-    pthread_mutex_init(&table_lock, NULL);
+    table_lock_reset();
     for (int i = 0; i < n_slots; i++)
         slot_at(i)->addr = NULL;
     n_slots = 0;
@@ -111,7 +127,7 @@ void sm_live_reset(void)
 
 size_t sm_live_count(void)
 {
-    return __atomic_load_n(&n_live, __ATOMIC_ACQUIRE);
+    return sm_load_size(&n_live);
 }
 
 int sm_live_sealed(void)
@@ -127,13 +143,13 @@ static void wipe_live(int seal)
 {
     if (seal)
         sealed = 1;
-    int n = __atomic_load_n(&n_slots, __ATOMIC_ACQUIRE);
+    int n = sm_load_int(&n_slots);
     for (int i = 0; i < n; i++) {
-        slot *c = __atomic_load_n(&chunks[i / CHUNK_SLOTS], __ATOMIC_ACQUIRE);
+        slot *c = sm_load_ptr((void *const volatile *)&chunks[i / CHUNK_SLOTS]);
         if (c == NULL)
             continue;
         slot *s = &c[i % CHUNK_SLOTS];
-        void *addr = __atomic_load_n(&s->addr, __ATOMIC_ACQUIRE);
+        void *addr = sm_load_ptr(&s->addr);
         if (addr != NULL && sm_protect(addr, s->len, SM_PROT_READ_WRITE) == 0) {
             sm_wipe(addr, s->len);
             if (seal)
@@ -147,6 +163,13 @@ void sm_wipe_all(void)
     wipe_live(0);
 }
 
+#ifdef _WIN32
+static void put(const char *s)
+{
+    DWORD w;
+    WriteFile(GetStdHandle(STD_ERROR_HANDLE), s, (DWORD)strlen(s), &w, NULL);
+}
+#else
 static void put(const char *s)
 {
     size_t n = strlen(s);
@@ -158,6 +181,7 @@ static void put(const char *s)
         n -= (size_t)w;
     }
 }
+#endif
 
 void sm_fatal_canary(size_t size)
 {
@@ -300,8 +324,46 @@ int sm_crash_installed(void)
     return installed;
 }
 #else
+/* Windows has no fatal signals: an access violation, illegal instruction or
+ * other exception that no handler takes reaches the unhandled-exception
+ * filter. Ours wipes every live buffer (leaving it NO_ACCESS), then defers to
+ * the filter it displaced, so the process ends as it would have. abort()
+ * raises no exception here; the canary check wipes before it aborts. */
+static LPTOP_LEVEL_EXCEPTION_FILTER previous_filter;
+static volatile int installed;
+
+/* Windows dispatches a stack overflow on the faulting thread's own stack,
+ * past its guard page: there is no alternate stack to set up. */
 int sm_crash_altstack(void) { return 0; }
-int sm_crash_install(void) { return ENOTSUP; }
-int sm_crash_uninstall(void) { return 0; }
-int sm_crash_installed(void) { return 0; }
+
+static LONG WINAPI on_unhandled(EXCEPTION_POINTERS *e)
+{
+    wipe_live(1);
+    return previous_filter != NULL ? previous_filter(e) : EXCEPTION_CONTINUE_SEARCH;
+}
+
+int sm_crash_install(void)
+{
+    if (installed)
+        return 0;
+    previous_filter = SetUnhandledExceptionFilter(on_unhandled);
+    installed = 1;
+    return 0;
+}
+
+int sm_crash_uninstall(void)
+{
+    if (!installed)
+        return 0;
+    LPTOP_LEVEL_EXCEPTION_FILTER current = SetUnhandledExceptionFilter(previous_filter);
+    if (current != on_unhandled) /* leave alone a filter someone installed over ours */
+        SetUnhandledExceptionFilter(current);
+    installed = 0;
+    return 0;
+}
+
+int sm_crash_installed(void)
+{
+    return installed;
+}
 #endif

@@ -19,6 +19,7 @@
 #include <intrin.h>
 #endif
 #include "../memcall/memcall.h"
+#include "atomic.h"
 #include "guard.h"
 #ifndef _WIN32
 #include <pthread.h>
@@ -53,21 +54,19 @@ static uint64_t mix(uint64_t z)
 
 static int canary_init(void)
 {
-    if (__atomic_load_n(&canary_key_ready, __ATOMIC_ACQUIRE))
+    if (sm_load_int(&canary_key_ready))
         return 0;
     uint64_t k[2];
     int e = sm_random(k, sizeof k);
     if (e)
         return e;
     /* Racing initialisers may each store a key; only the first publishes. */
-    int expected = 0;
-    if (__atomic_compare_exchange_n(&canary_key_ready, &expected, 2, 0,
-                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    if (sm_cas_int(&canary_key_ready, 0, 2)) {
         canary_key[0] = k[0];
         canary_key[1] = k[1];
-        __atomic_store_n(&canary_key_ready, 1, __ATOMIC_RELEASE);
+        sm_store_int(&canary_key_ready, 1);
     }
-    while (__atomic_load_n(&canary_key_ready, __ATOMIC_ACQUIRE) != 1)
+    while (sm_load_int(&canary_key_ready) != 1)
         ;
     sm_wipe(k, sizeof k);
     return 0;
@@ -187,7 +186,7 @@ int sm_buffer_protect(sm_buffer *b, int prot)
 
 static unsigned char *claim(sm_buffer *b)
 {
-    return __atomic_exchange_n(&b->base, NULL, __ATOMIC_ACQ_REL);
+    return sm_swap_ptr((void *volatile *)&b->base, NULL);
 }
 
 static int scrub(const sm_buffer *b)
@@ -217,7 +216,7 @@ int sm_buffer_destroy(sm_buffer *b)
         return 0;
     int e = scrub(b);
     if (e) {
-        __atomic_store_n(&b->base, base, __ATOMIC_RELEASE);
+        sm_store_ptr((void *volatile *)&b->base, base);
         return e;
     }
     sm_live_remove(b->slot);
@@ -231,7 +230,7 @@ int sm_buffer_quarantine(sm_buffer *b, int prot)
         return 0;
     int e = scrub(b);
     if (e) {
-        __atomic_store_n(&b->base, base, __ATOMIC_RELEASE);
+        sm_store_ptr((void *volatile *)&b->base, base);
         return e;
     }
     sm_live_remove(b->slot);
