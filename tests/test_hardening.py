@@ -309,7 +309,11 @@ def test_a_stack_overflow_in_a_thread_still_wipes() -> None:
         def thread() -> None:
             b = Buffer.from_bytes(bytearray(MARKER))
             ctx.checkpoint(b.address)
-            deep(0)
+            try:
+                deep(0)
+            except RecursionError:
+                ctx.report("guarded")
+            b.destroy()
 
         t = threading.Thread(target=thread)
         t.start()
@@ -321,6 +325,8 @@ def test_a_stack_overflow_in_a_thread_still_wipes() -> None:
         where["before"] = memory.read(pid, addr, len(MARKER))
 
     out = run(body, observe=observe, at_exit=lambda pid: memory.read(pid, where["addr"], len(MARKER)))
+    if out.reports == ["guarded"]:
+        pytest.skip("this interpreter guards its C stack: Python code cannot overflow it")
     assert out.signal == signal.SIGSEGV, out.describe()
     assert where["before"] == MARKER
     assert out.observations[-1] == bytes(len(MARKER))
