@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import faulthandler
 import json
 import os
 import select
@@ -22,6 +23,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
+
+from securememory.memguard import crash_wipe_installed, disable_crash_wipe, enable_crash_wipe
 
 from . import restrict
 
@@ -38,6 +41,15 @@ _libc.ptrace.restype = ctypes.c_long
 
 # Exit status of a child whose restriction could not be applied (EX_TEMPFAIL).
 RESTRICTION_UNAVAILABLE = 75
+
+# How faulthandler names each fatal signal in its "Fatal Python error" line.
+FATAL_NAMES: dict[int, str] = {
+    signal.SIGSEGV: "Segmentation fault",
+    signal.SIGABRT: "Aborted",
+    signal.SIGBUS: "Bus error",
+    signal.SIGILL: "Illegal instruction",
+    signal.SIGFPE: "Floating point exception",
+}
 
 
 class ChildError(RuntimeError):
@@ -66,6 +78,16 @@ class Outcome:
     @property
     def signal_name(self) -> str | None:
         return signal.Signals(self.signal).name if self.signal else None
+
+    @property
+    def fatal_error(self) -> str:
+        """The child's faulthandler line ("Fatal Python error: Segmentation fault"), or ""."""
+        lines = [line for line in self.stderr.splitlines() if line.startswith("Fatal Python error: ")]
+        return lines[0] if lines else ""
+
+    def died_of(self, sig: int) -> bool:
+        """True when ``sig`` killed the child and its captured stderr names that signal."""
+        return self.signal == sig and self.fatal_error == f"Fatal Python error: {FATAL_NAMES.get(sig, '?')}"
 
     def describe(self) -> str:
         if self.timed_out:
@@ -103,6 +125,24 @@ class Context:
 
 
 Observer = Callable[[int, Any], Any]
+
+
+def _report_fatal_signals() -> None:
+    """Send faulthandler's fatal-signal report to this child's captured stderr.
+
+    faulthandler writes to the descriptor it was given (pytest's copy of the
+    terminal, say), so it is pointed at the new fd 2; on an enabled handler
+    ``enable`` only changes the file. A crash-wipe handler is kept in front.
+    """
+    if faulthandler.is_enabled():
+        faulthandler.enable(file=sys.stderr)
+        return
+    wiping = crash_wipe_installed()
+    if wiping:
+        disable_crash_wipe()
+    faulthandler.enable(file=sys.stderr)
+    if wiping:
+        enable_crash_wipe()
 
 
 def _read_lines(fd: int, buf: bytearray) -> list[bytes]:
@@ -159,6 +199,7 @@ def _run(
             os.close(to_child_w)
             os.dup2(errfile.fileno(), 2)
             sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+            _report_fatal_signals()
             if env:
                 os.environ.update(env)
             if at_exit is not None:

@@ -7,6 +7,7 @@ import ctypes.util
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -102,7 +103,7 @@ def _find_core(pattern: str, cwd: str, since: float) -> str | None:
 def core_dump_crash(env: Environment, sabotage: bool = False) -> Result:
     """A child that dies of SIGSEGV with core dumps enabled leaves no secret in its core."""
     name = "core_dump_crash"
-    expected = "killed by SIGSEGV, core written, 0 copies in it"
+    expected = "killed by SIGSEGV (named on stderr), core written, 0 copies in it"
     pattern = env.caps.core_pattern
     reason = _core_unsupported(pattern)
     if reason:
@@ -134,8 +135,9 @@ def core_dump_crash(env: Environment, sabotage: bool = False) -> Result:
     finally:
         values.dir.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
-    ok = outcome.signal == 11 and not any(counts.values()) and len(counts) == 2
-    return verdict(name, ok, expected, f"{outcome.describe()}, copies in core: {counts}" + env.note)
+    ok = outcome.died_of(signal.SIGSEGV) and not any(counts.values()) and len(counts) == 2
+    observed = f"{outcome.describe()} ({outcome.fatal_error or 'no fatal-error line'}), copies in core: {counts}"
+    return verdict(name, ok, expected, observed + env.note)
 
 
 scenario("core_dump_live", "a core taken from a live process (gcore) holds no secret")(core_dump_live)
