@@ -166,16 +166,18 @@ def run(
     restriction: restrict.Restriction | None = None,
     timeout: float = 60.0,
     env: dict[str, str] | None = None,
+    on_report: Callable[[Any], None] | None = None,
 ) -> Outcome:
     """Fork; run ``fn(ctx)`` in the child; return its Outcome.
 
     ``observe(pid, value)`` runs in the parent at each ``ctx.checkpoint(value)``;
     its JSON-serialisable result goes back to the child. ``at_exit(pid)`` runs
     when the child is about to die, however it dies, with its memory intact.
-    ``restriction`` is applied in the child before ``fn``.
+    ``restriction`` is applied in the child before ``fn``. ``on_report(value)``
+    runs in the parent as each report arrives (they are also kept in order).
     """
     with tempfile.TemporaryFile() as errfile:
-        return _run(fn, errfile, observe, at_exit, restriction, timeout, env)
+        return _run(fn, errfile, observe, at_exit, restriction, timeout, env, on_report)
 
 
 def _run(
@@ -186,6 +188,7 @@ def _run(
     restriction: restrict.Restriction | None,
     timeout: float,
     env: dict[str, str] | None,
+    on_report: Callable[[Any], None] | None,
 ) -> Outcome:
     to_parent_r, to_parent_w = os.pipe()
     to_child_r, to_child_w = os.pipe()
@@ -232,7 +235,7 @@ def _run(
                 os.waitpid(pid, 0)
                 raise ChildError(f"ptrace(PTRACE_SEIZE) failed: {os.strerror(err)}")
             os.write(to_child_w, b"g")
-        status = _supervise(pid, to_parent_r, to_child_w, observe, at_exit, outcome, deadline)
+        status = _supervise(pid, to_parent_r, to_child_w, observe, at_exit, on_report, outcome, deadline)
     finally:
         os.close(to_parent_r)
         os.close(to_child_w)
@@ -251,6 +254,7 @@ def _supervise(
     to_child: int,
     observe: Observer | None,
     at_exit: Callable[[int], Any] | None,
+    on_report: Callable[[Any], None] | None,
     outcome: Outcome,
     deadline: float,
 ) -> int:
@@ -274,6 +278,8 @@ def _supervise(
                     msg = json.loads(line)
                     if msg["kind"] == "report":
                         outcome.reports.append(msg["value"])
+                        if on_report is not None:
+                            on_report(msg["value"])
                         continue
                     seen = observe(pid, msg["value"]) if observe is not None else None
                     outcome.observations.append(seen)
