@@ -127,7 +127,7 @@ class Context:
 Observer = Callable[[int, Any], Any]
 
 
-def _report_fatal_signals() -> None:
+def report_fatal_signals() -> None:
     """Send faulthandler's fatal-signal report to this child's captured stderr.
 
     faulthandler writes to the descriptor it was given (pytest's copy of the
@@ -202,7 +202,7 @@ def _run(
             os.close(to_child_w)
             os.dup2(errfile.fileno(), 2)
             sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-            _report_fatal_signals()
+            report_fatal_signals()
             if env:
                 os.environ.update(env)
             if at_exit is not None:

@@ -13,7 +13,7 @@ import pytest
 
 from harness import cli
 from harness.scenario import FAIL, PASS, SCENARIOS, UNSUPPORTED, Result, Scenario, environment
-from harness.scenarios import copies, dumps, faults, forking, locking, memfd, signals
+from harness.scenarios import copies, dumps, faults, forking, locking, memfd, signals, syscall_faults
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +59,7 @@ SABOTAGED = [
     ("signal_sigterm", "handler exits without purge",
      lambda e: signals.caught_signal(e, signal.SIGTERM, sabotage=True)),
     ("memfd_secret", "ordinary page", lambda e: memfd.memfd_secret(e, secret=False)),
+    ("faults_injected", "errors swallowed", lambda e: syscall_faults.syscall_faults(e, sabotage=True)),
 ]
 
 

@@ -155,23 +155,28 @@ def alloc(size: int, *, secret: bool = False) -> Region:
     out = ffi.new("void **")
     code = lib.sm_map(rounded, 1 if secret else 0, out)
     if code:
-        if secret and code in (_errno.ENOSYS, _errno.EINVAL, _errno.EPERM, _errno.ENOTSUP):
-            raise UnsupportedError(f"memfd_secret is not available here ({_strerror(code)})")
-        raise AllocationError(f"could not map {rounded} bytes ({_strerror(code)})", code, rounded)
+        if secret:
+            failed = f"memfd_secret, ftruncate or mmap failed: {_strerror(code)}"
+            if code in (_errno.ENOSYS, _errno.EINVAL, _errno.EPERM, _errno.ENOTSUP):
+                raise UnsupportedError(f"memfd_secret is not available here ({failed})")
+            raise AllocationError(f"could not map {rounded} bytes of memfd_secret memory ({failed})", code, rounded)
+        raise AllocationError(f"could not map {rounded} bytes (mmap failed: {_strerror(code)})", code, rounded)
     return Region(out[0], rounded, secret)
 
 
 def free(region: Region) -> None:
     """Make the region read-write, wipe it, unlock it if locked, and unmap it.
 
-    A second free raises RegionFreedError.
+    Pages that cannot be made read-write are unmapped unwiped rather than left
+    mapped. Raises ProtectionError when munmap fails (the pages are wiped and
+    unlocked by then); a second free raises RegionFreedError.
     """
     region = _region(region)
     with region._guard:
         region._check()
         code = lib.sm_free(region._ptr, region._size, 1 if region._locked else 0)
         if code:
-            raise ProtectionError(f"could not free region ({_strerror(code)})", code)
+            raise ProtectionError(f"could not free region (munmap failed: {_strerror(code)})", code)
         region._freed = True
         region._locked = False
 

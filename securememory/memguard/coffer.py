@@ -30,7 +30,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .._native import ffi, lib
-from ..errors import BorrowError, BufferDestroyedError, NonceBudgetError
+from ..errors import BorrowError, BufferDestroyedError, EntropyError, NonceBudgetError
 from .buffer import Buffer
 from .policy import MlockPolicy
 from .registry import fork_state
@@ -85,17 +85,23 @@ class Coffer:
         self._seals += seals
 
     def rekey(self) -> None:
-        """Re-randomise the split without changing the key."""
+        """Re-randomise the split without changing the key.
+
+        Raises EntropyError when getrandom fails; the split is then unchanged.
+        """
         with self._lock:
             if self.alive:
                 left, right, _ = self._ptrs
-                lib.sm_coffer_rekey(left, right)
+                code = lib.sm_coffer_rekey(left, right)
+                if code:
+                    raise EntropyError(f"rekey: the kernel random number generator failed ({os.strerror(code)})")
 
     def _rekey_loop(self) -> None:
         while not self._stop.wait(REKEY_INTERVAL):
             if not self.alive:
                 return
-            self.rekey()
+            with contextlib.suppress(EntropyError):  # the split stays valid; the next round tries again
+                self.rekey()
 
     def aead(self, seals: int = 0) -> ChaCha20Poly1305:
         """A ChaCha20-Poly1305 keyed with the session key; ``seals`` are counted

@@ -10,7 +10,6 @@ once (it keeps a copy of the key inside OpenSSL while it lives).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -22,7 +21,7 @@ from ..memcall.region import check_size
 from . import policy
 from .buffer import Buffer
 from .coffer import session_aead
-from .wipe import source, wipe_bytes
+from .wipe import nonce_bytes, source, wipe_bytes
 
 NONCE_SIZE = 12
 TAG_SIZE = 16
@@ -34,7 +33,7 @@ def seal_into(
     plaintext: memoryview | Any, out: memoryview, mlock: policy.MlockPolicy | str | None = None
 ) -> None:
     """Seal ``plaintext`` into ``out`` (exactly len(plaintext) + OVERHEAD bytes)."""
-    nonce = os.urandom(NONCE_SIZE)
+    nonce = nonce_bytes(NONCE_SIZE)
     out[:NONCE_SIZE] = nonce
     session_aead(mlock, 1).encrypt_into(nonce, plaintext, None, out[NONCE_SIZE:])
 

@@ -25,12 +25,17 @@ def purge() -> None:
     Enclaves sealed before the purge can no longer be opened. A canary mismatch
     found here is fatal, as in destroy(). Meant for exit paths: memory that
     another thread is reading through a borrow or view at that moment is
-    unmapped under it, and touching it faults.
+    unmapped under it, and touching it faults. Every step runs even when one
+    fails (a failed munmap, say); the first failure is raised at the end.
     """
-    for hook in _before_purge:
-        hook()
-    reset_coffer()
-    destroy_all()
+    failed: SecureMemoryError | None = None
+    for step in (*_before_purge, reset_coffer, destroy_all):
+        try:
+            step()
+        except SecureMemoryError as e:
+            failed = failed or e
+    if failed is not None:
+        raise failed
 
 
 def safe_exit(code: int = 0) -> NoReturn:

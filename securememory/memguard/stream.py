@@ -16,7 +16,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import mmap
-import os
 import threading
 from typing import Any
 
@@ -27,7 +26,7 @@ from . import policy
 from .buffer import Buffer
 from .coffer import get_coffer
 from .enclave import NONCE_SIZE, OVERHEAD, decrypt_into
-from .wipe import source
+from .wipe import nonce_bytes, source
 
 DEFAULT_CHUNK_PAGES = 4
 
@@ -100,7 +99,7 @@ class Stream:
         count = -(-n // chunk)
         step = chunk + OVERHEAD
         store = _arena(n + count * OVERHEAD)
-        nonces = memoryview(os.urandom(NONCE_SIZE * count))
+        nonces = memoryview(nonce_bytes(NONCE_SIZE * count))
         src = memoryview(ffi.buffer(ptr, n))
         sealed: list[memoryview] = []
         append = sealed.append
@@ -187,7 +186,7 @@ class Stream:
                         decrypt_into(aead, sealed, plain)
                         coffer.spend(1)
                         rest = bytearray(length - take + OVERHEAD)
-                        nonce = os.urandom(NONCE_SIZE)
+                        nonce = nonce_bytes(NONCE_SIZE)
                         rest[:NONCE_SIZE] = nonce
                         aead.encrypt_into(nonce, plain[take:], None, memoryview(rest)[NONCE_SIZE:])
                         ffi.memmove(ptr + done, plain_ptr, take)

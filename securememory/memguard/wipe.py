@@ -43,6 +43,14 @@ def wipe_bytes(data: object) -> None:
     lib.sm_wipe(ptr, n)
 
 
+def nonce_bytes(n: int) -> bytes:
+    """``n`` random bytes for a nonce (not secret); EntropyError when getrandom fails."""
+    try:
+        return os.urandom(n)
+    except OSError as e:
+        raise EntropyError(f"the kernel random number generator failed (getrandom: {os.strerror(e.errno or 0)})") from e
+
+
 def fill_random(ptr: CData, n: int) -> None:
     """Fill ``n`` bytes at ``ptr`` from the kernel CSPRNG; EntropyError when it fails."""
     code = lib.sm_random(ptr, n)
