@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from securememory.memguard import crash_wipe_installed, disable_crash_wipe, enable_crash_wipe
 
@@ -34,9 +34,10 @@ PTRACE_SEIZE = 0x4206
 PTRACE_O_TRACEEXIT = 0x40
 PTRACE_EVENT_EXIT = 6
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-_libc.ptrace.restype = ctypes.c_long
+# The C library through ctypes, with ptrace typed (shared with the fault injector).
+libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+libc.ptrace.restype = ctypes.c_long
 
 
 # Exit status of a child whose restriction could not be applied (EX_TEMPFAIL).
@@ -145,6 +146,26 @@ def report_fatal_signals() -> None:
         enable_crash_wipe()
 
 
+def child_main(err_fd: int, body: Callable[[], None]) -> NoReturn:
+    """A forked child's whole life: stderr (fatal-signal reports included) to
+    ``err_fd``, then ``body()``; exits with its SystemExit code, with 1 after
+    printing any other exception, else 0. Never returns."""
+    code = 0
+    try:
+        os.dup2(err_fd, 2)
+        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        report_fatal_signals()
+        body()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def _read_lines(fd: int, buf: bytearray) -> list[bytes]:
     chunk = os.read(fd, 65536)
     if not chunk:
@@ -195,14 +216,11 @@ def _run(
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
-    if pid == 0:  # child
-        code = 0
-        try:
+    if pid == 0:
+
+        def body() -> None:
             os.close(to_parent_r)
             os.close(to_child_w)
-            os.dup2(errfile.fileno(), 2)
-            sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-            report_fatal_signals()
             if env:
                 os.environ.update(env)
             if at_exit is not None:
@@ -214,14 +232,8 @@ def _run(
                     print(f"RestrictError: {e.strerror}", file=sys.stderr)
                     raise SystemExit(RESTRICTION_UNAVAILABLE) from None
             fn(Context(to_parent_w, to_child_r))
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        finally:
-            sys.stderr.flush()
-        os._exit(code)
+
+        child_main(errfile.fileno(), body)
 
     os.close(to_parent_w)
     os.close(to_child_r)
@@ -229,7 +241,7 @@ def _run(
     deadline = time.monotonic() + timeout
     try:
         if at_exit is not None:
-            if _libc.ptrace(PTRACE_SEIZE, pid, None, PTRACE_O_TRACEEXIT) != 0:
+            if libc.ptrace(PTRACE_SEIZE, pid, None, PTRACE_O_TRACEEXIT) != 0:
                 err = ctypes.get_errno()
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
@@ -302,5 +314,5 @@ def _supervise(
             inject = os.WSTOPSIG(st) if event == 0 else 0
             if event == PTRACE_EVENT_EXIT and at_exit is not None:
                 outcome.observations.append(at_exit(pid))
-            _libc.ptrace(PTRACE_CONT, pid, None, inject)
+            libc.ptrace(PTRACE_CONT, pid, None, inject)
     return status

@@ -26,7 +26,6 @@ the child's memory, outside the spans named).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import json
 import os
@@ -35,10 +34,9 @@ import signal
 import struct
 import sys
 import tempfile
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from . import child, memory
 
@@ -54,15 +52,13 @@ _MARKER_NR = 309  # getcpu: the interpreter never calls it as a syscall
 _MAGIC = 0x5EC0_FA17_0000
 _BEGIN, _END, _VALUE, _LEARN, _SCAN = range(1, 6)
 
-PTRACE_GETREGS, PTRACE_SETREGS, PTRACE_CONT, PTRACE_SEIZE = 12, 13, 7, 0x4206
+PTRACE_GETREGS, PTRACE_SETREGS = 12, 13
 PTRACE_O_TRACECLONE, PTRACE_O_TRACESECCOMP, PTRACE_O_EXITKILL = 0x8, 0x80, 0x100000
 PTRACE_EVENT_SECCOMP = 7
 _WALL = 0x40000000
 _STACK_WORDS = 64
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-_libc.ptrace.restype = ctypes.c_long
+_libc = child.libc
 _libc.syscall.restype = ctypes.c_long
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
 
@@ -194,23 +190,13 @@ def _install_filter() -> None:
         raise InjectError(f"PR_SET_SECCOMP: {os.strerror(ctypes.get_errno())}")
 
 
-def _child(fn: Callable[[Probe], None], go: int, report_fd: int, err_fd: int) -> None:
-    code = 0
-    try:
-        os.dup2(err_fd, 2)
-        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-        child.report_fatal_signals()
+def _child(fn: Callable[[Probe], None], go: int, report_fd: int, err_fd: int) -> NoReturn:
+    def body() -> None:
         os.read(go, 1)  # seized
         _install_filter()
         fn(Probe(report_fd))
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    finally:
-        sys.stderr.flush()
-    os._exit(code)
+
+    child.child_main(err_fd, body)
 
 
 # -- the parent's side -------------------------------------------------------------
@@ -308,7 +294,7 @@ def run(fn: Callable[[Probe], None], fault: Fault | None = None, timeout: float 
         os.close(go_r)
         tracer = _Tracer(pid, fault)
         options = PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL
-        if _libc.ptrace(PTRACE_SEIZE, pid, None, options) != 0:
+        if _libc.ptrace(child.PTRACE_SEIZE, pid, None, options) != 0:
             err = ctypes.get_errno()
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
@@ -356,7 +342,7 @@ def _supervise(tracer: _Tracer, timeout: float) -> int:
                 tracer.on_seccomp(tid)
             elif event == 0:
                 inject = os.WSTOPSIG(status)
-            _libc.ptrace(PTRACE_CONT, tid, None, inject)
+            _libc.ptrace(child.PTRACE_CONT, tid, None, inject)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
