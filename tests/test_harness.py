@@ -164,3 +164,22 @@ def test_restricted_profile_runs_in_a_child_without_the_capability() -> None:
     assert "CAP_IPC_LOCK        not held" in out.stdout, out.stdout
     assert "soft 65536 bytes" in out.stdout
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_resident_only_scan_finds_what_the_full_scan_finds() -> None:
+    import mmap
+    import os
+
+    from harness import memory
+
+    needle = bytes([0, 0]) + os.urandom(28) + bytes([0, 0])  # zero ends: copies may run into untouched pages
+    heap = bytearray(needle)
+    region = mmap.mmap(-1, 3 * 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    region[4096 - 2 : 4096 - 2 + len(needle)] = needle  # across a page boundary
+    try:
+        full = memory.find(os.getpid(), needle)
+        quick = memory.find(os.getpid(), needle, resident_only=True)
+        assert sorted(quick) == sorted(full) and len(full) >= 2
+    finally:
+        heap[:] = bytes(len(heap))
+        region.close()

@@ -126,17 +126,19 @@ def _secret_ops(backend: str) -> list[Operation]:
     def release_all(st: State, product: Any) -> None:
         _close(product, st.get("secret"), st.get("out"), st.get("file"))
 
-    with_product = [lambda st, product: [_span(product)] if product is not None and not product.closed else []]
+    def made(st: State, product: Any) -> list[tuple[int, int]]:
+        return [_span(product)] if product is not None and not product.closed else []
+
     b = backend
     return [
         Operation(f"{b}.new", lambda st: factory.new(st["data"]), new_setup,
-                  lambda st, product: [(raw.address_of(memoryview(st["data"])), SIZE), *with_product[0](st, product)],
+                  lambda st, product: [(raw.address_of(memoryview(st["data"])), SIZE), *made(st, product)],
                   release_all),
         Operation(f"{b}.create_random", lambda st: factory.create_random(SIZE), release=release_all, known=False),
         Operation(f"{b}.from_file", lambda st: factory.from_file(st["path"]),
-                  lambda p, key, st: st.update(path=p.value_file(key)), with_product[0], release_all),
+                  lambda p, key, st: st.update(path=p.value_file(key)), made, release_all),
         Operation(f"{b}.from_reader", lambda st: factory.from_reader(st["file"], SIZE), open_reader,
-                  with_product[0], release_all),
+                  made, release_all),
         Operation(f"{b}.borrow", lambda st: _borrow(st["secret"]), from_file, held, release_all),
         Operation(f"{b}.with_bytes", lambda st: st["secret"].with_bytes(len), from_file, held, release_all),
         Operation(f"{b}.reader", read_out, reader_setup,
