@@ -2,24 +2,31 @@
 
 Usage (from the repository root, after ``asv run``)::
 
-    python benchmarks/report.py [--machine NAME] [--results FILE]
+    python benchmarks/report.py [--machine NAME] [--results FILE] [--plot PNG] [--html PATH]
 
 Every figure is a ratio of two measurements taken in the same run. The report
 prints them and says whether each target is met; it never fails on a missed
 target (exit status 0), only when there are no results to read (status 2).
+``--plot`` draws the targets as a picture and ``--html`` writes one
+self-contained page with the table and the picture (both need matplotlib).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import itertools
 import json
 import math
 import os
 import platform
+import re
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -373,10 +380,174 @@ def render(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line, sep, *body])
 
 
+# -- the picture and the page -------------------------------------------------------------
+
+AREAS = ("lifecycle", "borrow", "enclave", "stream", "memory")
+# First match wins: "enclave backend locked bytes" is memory, "enclave open + destroy" is enclave.
+_AREA_WORDS = (
+    ("stream", "stream"),
+    ("locked bytes", "memory"),
+    ("enclave", "enclave"),
+    ("with_bytes", "borrow"),
+    ("borrow", "borrow"),
+    ("create", "lifecycle"),
+    ("destroy", "lifecycle"),
+    ("purge", "lifecycle"),
+)
+_TARGET = re.compile(r"(<=|>=|<|>)\s*([0-9.]+)|\(([0-9.]+)\)")
+MET_COLOUR, MISSED_COLOUR, UNKNOWN_COLOUR = "#1b9e77", "#d95f02", "#9e9e9e"
+
+
+def area(fig: Figure) -> str:
+    """The area of a target figure (one of ``AREAS``) from the words of its label; ``"other"`` if none fits."""
+    label = fig.figure.lower()
+    return next((name for word, name in _AREA_WORDS if word in label), "other")
+
+
+def target_value(fig: Figure) -> float:
+    """The number in a figure's target (``"<= 1.5"`` -> 1.5, ``"constant (1.00)"`` -> 1.0); NaN if it has none."""
+    m = _TARGET.search(fig.target)
+    if m is None:
+        return NAN
+    return float(m.group(2) or m.group(3))
+
+
+def run_lines(r: Results) -> list[str]:
+    """Which commit, machine and Python the results are from, and whether the run was a quick one."""
+    meta = r.data
+    lines = [
+        f"commit {meta.get('commit_hash', '?')[:12]}, machine {meta.get('params', {}).get('machine', '?')}, "
+        f"python {meta.get('python', '?')}"
+    ]
+    if r.quick():
+        lines.append("quick run (one sample per benchmark): ratios are indicative only")
+    return lines
+
+
+def draw(figs: list[Figure], title: str) -> bytes:
+    """A PNG of each figure's ratio (a bar, met or missed colour) against its target (a black line), by area.
+
+    Needs matplotlib (the ``dev`` extra); draws without a display or network.
+    """
+    from matplotlib.figure import Figure as Canvas
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    groups = [(name, [f for f in figs if area(f) == name]) for name in (*AREAS, "other")]
+    groups = [(name, members) for name, members in groups if members]
+    values = [v for f in figs for v in (f.ratio or NAN, target_value(f)) if not math.isnan(v)]
+    right = max([1.0, *values]) * 1.18
+    rows = sum(len(members) for _, members in groups)
+    canvas = Canvas(figsize=(9.0, 1.3 + 0.52 * rows + 0.3 * len(groups)), layout="constrained")
+    axes = canvas.subplots(
+        len(groups), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": [len(m) for _, m in groups]}
+    )[:, 0]
+    for ax, (name, members) in zip(axes, groups, strict=True):
+        for y, f in enumerate(reversed(members)):
+            ratio = NAN if f.ratio is None else f.ratio
+            colour = UNKNOWN_COLOUR if f.met is None else (MET_COLOUR if f.met else MISSED_COLOUR)
+            if math.isnan(ratio):
+                ax.text(0.01 * right, y, "not measured", va="center", color=UNKNOWN_COLOUR, fontsize=8)
+            else:
+                ax.barh(y, ratio, height=0.6, color=colour, hatch=None if f.met else "//", edgecolor="white")
+                ax.text(ratio, y, f" {ratio:.2f}", va="center", fontsize=8)
+            goal = target_value(f)
+            if not math.isnan(goal):
+                ax.plot([goal, goal], [y - 0.4, y + 0.4], color="black", linewidth=2)
+                ax.text(goal, y + 0.33, f" target {f.target}", ha="left", va="bottom", fontsize=7)
+        ax.set_yticks(range(len(members)))
+        ax.set_yticklabels([textwrap.fill(f.figure, 46) for f in reversed(members)], fontsize=8)
+        ax.set_ylim(-0.55, len(members) - 0.3)
+        ax.set_title(name, loc="left", fontsize=9, fontweight="bold")
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+    axes[-1].set_xlim(0, right)
+    axes[-1].set_xlabel("ratio (each figure's measurement / its reference, same run)", fontsize=8)
+    canvas.legend(
+        handles=[
+            Patch(color=MET_COLOUR, label="met"),
+            Patch(facecolor=MISSED_COLOUR, hatch="//", edgecolor="white", label="missed"),
+            Patch(color=UNKNOWN_COLOUR, label="not measured"),
+            Line2D([], [], color="black", linewidth=2, label="target"),
+        ],
+        loc="outside lower center",
+        ncols=4,
+        fontsize=8,
+        frameon=False,
+    )
+    canvas.suptitle(title, fontsize=10)
+    out = io.BytesIO()
+    canvas.savefig(out, format="png", dpi=90, metadata={"Software": None})
+    return out.getvalue()
+
+
+def html_page(r: Results, figs: list[Figure], png: bytes) -> str:
+    """One self-contained page (no external reference): run, picture embedded as base64, target table."""
+    rows = "".join(
+        f'<tr class="{"na" if f.met is None else ("met" if f.met else "missed")}">'
+        + "".join(f"<td>{escape(c)}</td>" for c in f.cells())
+        + "</tr>\n"
+        for f in figs
+    )
+    header = "".join(f"<th>{h}</th>" for h in ("figure", "measured", "ratio", "target", "result"))
+    counts = (
+        f"{sum(f.met is True for f in figs)} met, {sum(f.met is False for f in figs)} missed, "
+        f"{sum(f.met is None for f in figs)} not measured"
+    )
+    picture = base64.b64encode(png).decode()
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>securememory benchmark targets</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; margin-top: 1em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; font-size: 0.9em; }}
+tr.met td:last-child {{ color: {MET_COLOUR}; font-weight: bold; }}
+tr.missed td:last-child {{ color: {MISSED_COLOUR}; font-weight: bold; }}
+tr.na td:last-child {{ color: {UNKNOWN_COLOUR}; }}
+img {{ max-width: 100%; }}
+</style></head>
+<body>
+<h1>securememory benchmark targets</h1>
+<p>{"<br>".join(escape(line) for line in [f"results: {r.path.name}", *run_lines(r)])}</p>
+<p>{counts}</p>
+<img alt="each target's measured ratio against its target, by area" src="data:image/png;base64,{picture}">
+<table><thead><tr>{header}</tr></thead>
+<tbody>
+{rows}</tbody></table>
+</body></html>
+"""
+
+
+def write_outputs(r: Results, figs: list[Figure], plot: Path | None, page: Path | None) -> int:
+    """Write the picture (``plot``) and the page (``page``) when asked; 0, or 2 without matplotlib."""
+    if plot is None and page is None:
+        return 0
+    try:
+        png = draw(
+            figs,
+            f"securememory targets, commit {r.data.get('commit_hash', '?')[:12]}"
+            + (" (quick run)" if r.quick() else ""),
+        )
+    except ImportError as exc:
+        print(f"report: --plot and --html need matplotlib (pip install -e '.[dev]'): {exc}", file=sys.stderr)
+        return 2
+    if plot is not None:
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot.write_bytes(png)
+        print(f"picture: {plot}")
+    if page is not None:
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(html_page(r, figs, png), encoding="utf-8")
+        print(f"page: {page}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machine", help="asv machine name (default: this host's)")
     parser.add_argument("--results", type=Path, help="an asv result file (default: the newest for the machine)")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="also draw each target's ratio against its target")
+    parser.add_argument("--html", type=Path, metavar="PATH", help="also write one self-contained page: table + picture")
     args = parser.parse_args(argv)
     try:
         path = args.results or newest_result_file(args.machine)
@@ -384,14 +555,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"report: {exc}", file=sys.stderr)
         return 2
     r = Results(path)
-    meta = r.data
     print(f"results: {os.path.relpath(path, os.getcwd())}")
-    print(
-        f"commit {meta.get('commit_hash', '?')[:12]}, machine {meta.get('params', {}).get('machine', '?')}, "
-        f"python {meta.get('python', '?')}"
-    )
-    if r.quick():
-        print("quick run (one sample per benchmark): ratios are indicative only")
+    for line in run_lines(r):
+        print(line)
     print()
     figs = figures(r)
     print(render(["figure", "measured", "ratio", "target", "result"], [f.cells() for f in figs]))
@@ -418,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print()
     print("Stream 64 MiB write + read, peak RSS: " + ", ".join(f"{k} {nbytes(v)}" for k, v in stream_peak.items()))
-    return 0
+    return write_outputs(r, figs, args.plot, args.html)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import sys
 
 from cffi import FFI
 
-HEADERS = ["securememory/memcall/memcall.h", "securememory/memguard/guard.h", "securememory/gate.h"]
+HEADERS = ["securememory/memcall/memcall.h", "securememory/memguard/guard.h"]
 
 
 def declarations(path: str) -> str:
@@ -32,13 +32,12 @@ ffibuilder = FFI()
 ffibuilder.cdef("\n".join(declarations(h) for h in HEADERS))
 ffibuilder.set_source(
     "securememory._native",
-    '#include "memcall/memcall.h"\n#include "memguard/guard.h"\n#include "gate.h"\n',
+    '#include "memcall/memcall.h"\n#include "memguard/guard.h"\n',
     sources=[
         f"securememory/memcall/{PLATFORM_SOURCE}",
         "securememory/memguard/guard.c",
         "securememory/memguard/crash.c",
         "securememory/memguard/coffer.c",
-        "securememory/gate.c",
     ],
     include_dirs=["securememory"],
     libraries=["bcrypt"] if sys.platform == "win32" else [],

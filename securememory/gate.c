@@ -1,13 +1,17 @@
-/* The borrow gate: Asherah's access counting, done in C so that a borrow of a
- * protected or legacy secret costs Python one crossing in and one out.
+/* The borrow gate: Asherah's access counting in C.
  *
  * The first borrower makes the memory readable, the last makes it NO_ACCESS
- * again. When the gate has no span of its own (the enclave backend), the
- * first borrower is told to expose (decrypt) and the last to conceal, while
- * every other borrower waits on the condition variable, so exposing and
- * concealing never overlap a borrow. close() marks the gate closing (new
- * borrows fail at once), waits for borrows in flight with the GIL released,
- * and refuses to wait for a borrow of its own thread.
+ * again. A gate without a span of its own (the enclave backend) tells its
+ * first borrower to expose (decrypt) and its last to conceal, while other
+ * borrowers wait, so exposing and concealing never overlap a borrow.
+ *
+ * Borrows are counted per owner (the thread that entered), with no limit on
+ * owners, so close() from inside one of its own borrows is refused instead of
+ * waiting for itself. Closing marks the gate (new borrows fail at once) and
+ * waits for borrows in flight in slices of timeout_ms, so the caller can run
+ * signal handlers in between. A retired gate (purge) is closed at once: its
+ * exits never expose, and the last one makes the span NO_ACCESS, because the
+ * owner keeps that span reserved instead of unmapping it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,11 +28,14 @@ typedef CONDITION_VARIABLE cond_t;
 #define mutex_unlock(m) ReleaseSRWLockExclusive(m)
 #define cond_init(c) InitializeConditionVariable(c)
 #define cond_destroy(c) ((void)0)
-#define cond_wait(c, m) SleepConditionVariableSRW(c, m, INFINITE, 0)
 #define cond_broadcast(c) WakeAllConditionVariable(c)
-#define self_id() ((unsigned long)GetCurrentThreadId())
+static int cond_wait_ms(cond_t *c, mutex_t *m, int ms)
+{
+    return SleepConditionVariableSRW(c, m, ms < 0 ? INFINITE : (DWORD)ms, 0) ? 0 : ETIMEDOUT;
+}
 #else
 #include <pthread.h>
+#include <time.h>
 typedef pthread_mutex_t mutex_t;
 typedef pthread_cond_t cond_t;
 #define mutex_init(m) pthread_mutex_init(m, NULL)
@@ -37,25 +44,46 @@ typedef pthread_cond_t cond_t;
 #define mutex_unlock(m) pthread_mutex_unlock(m)
 #define cond_init(c) pthread_cond_init(c, NULL)
 #define cond_destroy(c) pthread_cond_destroy(c)
-#define cond_wait(c, m) pthread_cond_wait(c, m)
 #define cond_broadcast(c) pthread_cond_broadcast(c)
-#define self_id() ((unsigned long)pthread_self())
+static int cond_wait_ms(cond_t *c, mutex_t *m, int ms)
+{
+    if (ms < 0)
+        return pthread_cond_wait(c, m);
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return pthread_cond_timedwait(c, m, &t);
+}
 #endif
 
 enum { CONCEALED, EXPOSING, EXPOSED, CONCEALING };
+enum { OPEN, CLOSING, CLOSED };
 
-#define SM_GATE_THREADS 16
+struct owner {
+    unsigned long id;
+    int depth;
+};
 
 struct sm_gate {
     mutex_t mu;
     cond_t cv;
-    void *addr;   /* span the gate makes READ_ONLY / NO_ACCESS itself; NULL: the owner does */
+    void *addr;          /* the readable span while exposed */
     size_t len;
-    int count;    /* borrows in flight */
-    int state;    /* CONCEALED, EXPOSING, EXPOSED, CONCEALING */
-    int closing;  /* 0 open, 1 closing, 2 closed */
-    unsigned long threads[SM_GATE_THREADS]; /* borrowing threads, for close-from-inside */
-    int depths[SM_GATE_THREADS];
+    int own_span;        /* the gate toggles addr/len itself (protected, legacy) */
+    int count;           /* borrows in flight */
+    int state;           /* CONCEALED, EXPOSING, EXPOSED, CONCEALING */
+    int closing;         /* OPEN, CLOSING, CLOSED */
+    int closer;          /* a close() is waiting or destroying */
+    unsigned long closer_id;
+    int retired;         /* purged: the owner keeps the span reserved */
+    struct owner *owners;
+    int n_owners;
+    int cap_owners;
 };
 
 sm_gate *sm_gate_new(void *addr, size_t len)
@@ -67,7 +95,7 @@ sm_gate *sm_gate_new(void *addr, size_t len)
     cond_init(&g->cv);
     g->addr = addr;
     g->len = len;
-    g->state = CONCEALED;
+    g->own_span = addr != NULL;
     return g;
 }
 
@@ -77,88 +105,106 @@ void sm_gate_free(sm_gate *g)
         return;
     mutex_destroy(&g->mu);
     cond_destroy(&g->cv);
+    free(g->owners);
     free(g);
 }
 
-/* Track this thread's borrow depth; the table is best effort beyond
- * SM_GATE_THREADS concurrent threads. */
-static void track(sm_gate *g, int delta)
+static int track(sm_gate *g, unsigned long owner, int delta)
 {
-    unsigned long me = self_id();
-    int empty = -1;
-    for (int i = 0; i < SM_GATE_THREADS; i++) {
-        if (g->depths[i] && g->threads[i] == me) {
-            g->depths[i] += delta;
-            return;
+    for (int i = 0; i < g->n_owners; i++) {
+        if (g->owners[i].id == owner) {
+            g->owners[i].depth += delta;
+            if (g->owners[i].depth <= 0)
+                g->owners[i] = g->owners[--g->n_owners];
+            return 0;
         }
-        if (!g->depths[i] && empty < 0)
-            empty = i;
     }
-    if (delta > 0 && empty >= 0) {
-        g->threads[empty] = me;
-        g->depths[empty] = delta;
+    if (delta <= 0)
+        return 0;
+    if (g->n_owners == g->cap_owners) {
+        int cap = g->cap_owners ? g->cap_owners * 2 : 4;
+        struct owner *o = realloc(g->owners, (size_t)cap * sizeof *o);
+        if (o == NULL)
+            return ENOMEM;
+        g->owners = o;
+        g->cap_owners = cap;
     }
+    g->owners[g->n_owners].id = owner;
+    g->owners[g->n_owners].depth = delta;
+    g->n_owners++;
+    return 0;
 }
 
-static int borrowing(sm_gate *g)
+static int holds(const sm_gate *g, unsigned long owner)
 {
-    unsigned long me = self_id();
-    for (int i = 0; i < SM_GATE_THREADS; i++)
-        if (g->depths[i] && g->threads[i] == me)
+    for (int i = 0; i < g->n_owners; i++)
+        if (g->owners[i].id == owner)
             return 1;
     return 0;
 }
 
-int sm_gate_enter(sm_gate *g)
+int sm_gate_enter(sm_gate *g, unsigned long owner)
 {
     int rc = 0;
     mutex_lock(&g->mu);
     while (g->state == EXPOSING || g->state == CONCEALING)
-        cond_wait(&g->cv, &g->mu);
-    if (g->closing) {
+        cond_wait_ms(&g->cv, &g->mu, -1);
+    if (g->closing != OPEN) {
         rc = SM_GATE_CLOSED;
-    } else if (g->state == CONCEALED) {
-        if (g->addr == NULL) {
-            g->state = EXPOSING;
-            rc = SM_GATE_EXPOSE;
-        } else if ((rc = sm_protect(g->addr, g->len, SM_PROT_READ)) == 0) {
-            g->state = EXPOSED;
+    } else if ((rc = track(g, owner, 1)) == 0) {
+        if (g->state == CONCEALED) {
+            if (!g->own_span) {
+                g->state = EXPOSING;
+                rc = SM_GATE_EXPOSE;
+            } else if ((rc = sm_protect(g->addr, g->len, SM_PROT_READ)) == 0) {
+                g->state = EXPOSED;
+            }
         }
-    }
-    if (rc == 0 || rc == SM_GATE_EXPOSE) {
-        g->count++;
-        track(g, 1);
+        if (rc == 0 || rc == SM_GATE_EXPOSE)
+            g->count++;
+        else
+            track(g, owner, -1);
     }
     mutex_unlock(&g->mu);
     return rc;
 }
 
-void sm_gate_exposed(sm_gate *g, int ok)
+void sm_gate_exposed(sm_gate *g, unsigned long owner, int ok, void *addr, size_t len)
 {
     mutex_lock(&g->mu);
-    g->state = ok ? EXPOSED : CONCEALED;
-    if (!ok) {
+    if (ok) {
+        g->state = EXPOSED;
+        g->addr = addr;
+        g->len = len;
+    } else {
+        g->state = CONCEALED;
         g->count--;
-        track(g, -1);
+        track(g, owner, -1);
     }
     cond_broadcast(&g->cv);
     mutex_unlock(&g->mu);
 }
 
-int sm_gate_exit(sm_gate *g)
+int sm_gate_exit(sm_gate *g, unsigned long owner)
 {
     int rc = 0;
     mutex_lock(&g->mu);
-    track(g, -1);
+    track(g, owner, -1);
     if (--g->count == 0) {
-        if (g->addr == NULL) {
+        if (g->retired) {
+            if (g->addr != NULL)
+                rc = sm_protect(g->addr, g->len, SM_PROT_NONE);
+            g->state = CONCEALED;
+            if (!g->own_span)
+                g->addr = NULL;
+        } else if (!g->own_span) {
             g->state = CONCEALING;
             rc = SM_GATE_CONCEAL;
         } else {
             rc = sm_protect(g->addr, g->len, SM_PROT_NONE);
             g->state = CONCEALED;
-            cond_broadcast(&g->cv);
         }
+        cond_broadcast(&g->cv);
     }
     mutex_unlock(&g->mu);
     return rc;
@@ -168,24 +214,36 @@ void sm_gate_concealed(sm_gate *g)
 {
     mutex_lock(&g->mu);
     g->state = CONCEALED;
+    g->addr = NULL;
+    g->len = 0;
     cond_broadcast(&g->cv);
     mutex_unlock(&g->mu);
 }
 
-int sm_gate_close(sm_gate *g)
+int sm_gate_close(sm_gate *g, unsigned long owner, int timeout_ms)
 {
     int rc = 0;
     mutex_lock(&g->mu);
-    if (borrowing(g)) {
-        rc = SM_GATE_SELF;
-    } else if (g->closing) {
-        while (g->closing != 2)
-            cond_wait(&g->cv, &g->mu);
+    if (g->closing == CLOSED) {
         rc = SM_GATE_CLOSED;
+    } else if (holds(g, owner)) {
+        rc = SM_GATE_SELF;
+    } else if (g->closer && g->closer_id != owner) {
+        /* another close is under way: wait for it to finish or give up */
+        if (cond_wait_ms(&g->cv, &g->mu, timeout_ms) || g->closing != CLOSED)
+            rc = SM_GATE_TIMEOUT;
+        else
+            rc = SM_GATE_CLOSED;
     } else {
-        g->closing = 1;
-        while (g->count > 0 || g->state != CONCEALED)
-            cond_wait(&g->cv, &g->mu);
+        g->closer = 1;
+        g->closer_id = owner;
+        g->closing = CLOSING;
+        if (g->count > 0 || g->state != CONCEALED)
+            cond_wait_ms(&g->cv, &g->mu, timeout_ms);
+        if (g->retired)
+            rc = SM_GATE_CLOSED;
+        else if (g->count > 0 || g->state != CONCEALED)
+            rc = SM_GATE_TIMEOUT;
     }
     mutex_unlock(&g->mu);
     return rc;
@@ -194,17 +252,47 @@ int sm_gate_close(sm_gate *g)
 void sm_gate_finish(sm_gate *g)
 {
     mutex_lock(&g->mu);
-    g->closing = 2;
+    g->closing = CLOSED;
+    g->closer = 0;
     cond_broadcast(&g->cv);
     mutex_unlock(&g->mu);
 }
 
+void sm_gate_resign(sm_gate *g)
+{
+    mutex_lock(&g->mu);
+    g->closer = 0;
+    cond_broadcast(&g->cv);
+    mutex_unlock(&g->mu);
+}
+
+int sm_gate_retire(sm_gate *g)
+{
+    mutex_lock(&g->mu);
+    g->closing = CLOSED;
+    g->retired = 1;
+    /* an exposure or concealment under way finishes first, so what is
+     * exposed now is all the owner has to keep reserved */
+    while (g->state == EXPOSING || g->state == CONCEALING)
+        cond_wait_ms(&g->cv, &g->mu, -1);
+    int inflight = g->count;
+    cond_broadcast(&g->cv);
+    mutex_unlock(&g->mu);
+    return inflight;
+}
+
 int sm_gate_closing(sm_gate *g)
 {
-    return __atomic_load_n(&g->closing, __ATOMIC_ACQUIRE);
+    mutex_lock(&g->mu);
+    int c = g->closing;
+    mutex_unlock(&g->mu);
+    return c;
 }
 
 int sm_gate_count(sm_gate *g)
 {
-    return __atomic_load_n(&g->count, __ATOMIC_ACQUIRE);
+    mutex_lock(&g->mu);
+    int n = g->count;
+    mutex_unlock(&g->mu);
+    return n;
 }

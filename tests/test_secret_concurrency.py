@@ -75,7 +75,7 @@ def test_borrowers_racing_a_close(backend: str) -> None:
     with pytest.raises(SecretClosedError):
         secret.with_bytes(bytes)
     if backend == "protected":
-        assert not secret.buffer.alive  # type: ignore[attr-defined]
+        assert not secret._buffer.alive  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -26,7 +26,7 @@ def _live_state(ctx: child.Context) -> dict[str, Any]:
     """Make one protected secret, one legacy secret and one Buffer; report where their bytes are."""
     secrets = [SecretFactory(b).new(bytearray(b"S" * 32)) for b in ("protected", "legacy")]
     buf = Buffer.from_bytes(bytearray(b"B" * 32))
-    spans = [secrets[0].buffer.address, secrets[1]._region.address, buf.address]  # type: ignore[attr-defined]
+    spans = [secrets[0]._buffer.address, secrets[1]._region.address, buf.address]  # type: ignore[attr-defined]
     ctx.report({"spans": spans, "registry": registry.count(), "in_use": metrics.in_use})
     return {"keep": (secrets, buf), "spans": spans}
 

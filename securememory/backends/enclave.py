@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import SecretClosedError
+from ..memcall import Protection
 from ..memguard import Buffer, Enclave, MlockPolicy
 from ..secret import Secret
 
@@ -22,23 +23,22 @@ class EnclaveSecret(Secret):
         self._locked = buffer.locked
         self._enclave: Enclave | None = buffer.seal(mlock=mlock)
         self._mlock = mlock
-        self._open: Buffer | None = None
         super().__init__(size)
 
-    def _expose(self) -> Any:
+    def _expose(self) -> tuple[Any, int, int, int]:
         if self._enclave is None:
             raise SecretClosedError()
-        self._open = self._enclave.open(mlock=self._mlock)
-        self._locked = self._open.locked
-        return self._open._b.data
+        scratch = self._enclave.open(mlock=self._mlock)
+        self._locked = scratch.locked
+        return (scratch, scratch.address, *scratch.inner_span())
 
-    def _conceal(self) -> None:
-        if self._open is not None:
-            self._open.destroy()
-            self._open = None
+    def _conceal(self, exposed: Any, escaped: bool) -> None:
+        _drop(exposed, Protection.NO_ACCESS if escaped else None)
 
-    def _destroy(self) -> None:
-        self._conceal()
+    def _destroy(self, keep: Protection | None) -> None:
+        scratch = self._gate.exposed
+        if scratch is not None:
+            _drop(scratch, keep)
         self._enclave = None
 
     @property
@@ -46,3 +46,9 @@ class EnclaveSecret(Secret):
         """Whether the most recent plaintext (initial fill or last borrow's scratch) was mlocked."""
         return self._locked
 
+
+def _drop(scratch: Buffer, keep: Protection | None) -> None:
+    if keep is None:
+        scratch.destroy()
+    else:
+        scratch.quarantine(keep)

@@ -25,7 +25,7 @@ class LegacySecret(Secret):
         start = ffi.cast("unsigned char *", region.address)
         crash.ensure_installed()
         self._slot = lib.sm_live_add(start, region.size)  # wiped on a crash or a caught signal
-        super().__init__(size, start, (start, region.size))
+        super().__init__(size, region.address, (region.address, region.size))
 
     @classmethod
     def allocate(cls, size: int, mlock: MlockPolicy) -> Region:
@@ -46,10 +46,13 @@ class LegacySecret(Secret):
             raise
         return region
 
-    def _destroy(self) -> None:
+    def _destroy(self, keep: Protection | None) -> None:
         if not self._region.freed:
             lib.sm_live_remove(self._slot)
-            memcall.free(self._region)
+            if keep is None:
+                memcall.free(self._region)
+            else:
+                memcall.quarantine(self._region, keep)
 
     @property
     def locked(self) -> bool:

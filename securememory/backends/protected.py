@@ -10,24 +10,22 @@ from ..secret import Secret
 class ProtectedSecret(Secret):
     """A secret in a memguard Buffer: guard pages, canary, locked, no-access when idle.
 
-    The Buffer is owned outright and records NO_ACCESS, its state between
-    borrows; the borrow gate toggles its inner pages directly.
+    The Buffer is owned outright and never handed out: only the borrow gate
+    toggles its inner pages, and only close() or purge() tear it down.
     """
 
     def __init__(self, buffer: Buffer) -> None:
         buffer.protect(Protection.NO_ACCESS)
         self._buffer = buffer
-        native = buffer._b
-        super().__init__(buffer.size, native.data, (native.inner, int(native.inner_len)))
+        inner, inner_len = buffer.inner_span()
+        super().__init__(buffer.size, buffer.address, (inner, inner_len))
 
-    def _destroy(self) -> None:
-        self._buffer.destroy()
+    def _destroy(self, keep: Protection | None) -> None:
+        if keep is None:
+            self._buffer.destroy()
+        else:
+            self._buffer.quarantine(keep)
 
     @property
     def locked(self) -> bool:
         return self._buffer.locked
-
-    @property
-    def buffer(self) -> Buffer:
-        """The underlying guarded Buffer (NO_ACCESS outside borrows)."""
-        return self._buffer

@@ -18,6 +18,7 @@ from .region import (
     lock,
     page_size,
     protect,
+    quarantine,
     unlock,
     wipe_on_fork,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "locked_bytes",
     "page_size",
     "protect",
+    "quarantine",
     "unlock",
     "wipe_on_fork",
 ]

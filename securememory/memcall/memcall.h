@@ -26,6 +26,9 @@ int sm_unmap(void *addr, size_t len);
 /* Make read-write, wipe, munlock when locked, unmap; when the pages cannot be
  * made read-write, unmap them unwiped. Returns munmap's errno. */
 int sm_free(void *addr, size_t len, int locked);
+/* Make read-write, wipe, munlock when locked, then leave the range mapped with
+ * prot: reserved for good, so a stale pointer into it never reads newer data. */
+int sm_quarantine(void *addr, size_t len, int locked, int prot);
 int sm_lock(void *addr, size_t len);
 int sm_unlock(void *addr, size_t len);
 int sm_protect(void *addr, size_t len, int prot);

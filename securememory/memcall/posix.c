@@ -97,6 +97,16 @@ int sm_free(void *addr, size_t len, int locked)
     return sm_unmap(addr, len);
 }
 
+int sm_quarantine(void *addr, size_t len, int locked, int prot)
+{
+    if (mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)
+        return errno;
+    sm_wipe(addr, len);
+    if (locked)
+        munlock(addr, len);
+    return sm_protect(addr, len, prot);
+}
+
 int sm_lock(void *addr, size_t len)
 {
     return mlock(addr, len) == 0 ? 0 : errno;

@@ -181,6 +181,22 @@ def free(region: Region) -> None:
         region._locked = False
 
 
+def quarantine(region: Region, protection: Protection) -> None:
+    """Make the region read-write, wipe it, unlock it, and leave it mapped with
+    ``protection`` for good: a stale view into it never reads newer data.
+
+    The region counts as freed afterwards (its pages are never reused).
+    """
+    region = _region(region)
+    with region._guard:
+        region._check()
+        code = lib.sm_quarantine(region._ptr, region._size, 1 if region._locked else 0, int(protection))
+        if code:
+            raise ProtectionError(f"could not quarantine region ({_strerror(code)})", code)
+        region._freed = True
+        region._locked = False
+
+
 def lock(region: Region) -> None:
     """mlock the region; raises MemoryLockError naming the limit that was hit.
 

@@ -62,6 +62,17 @@ int sm_free(void *addr, size_t len, int locked)
     return sm_unmap(addr, len);
 }
 
+int sm_quarantine(void *addr, size_t len, int locked, int prot)
+{
+    int e = sm_protect(addr, len, SM_PROT_READ_WRITE);
+    if (e)
+        return e;
+    sm_wipe(addr, len);
+    if (locked)
+        sm_unlock(addr, len);
+    return sm_protect(addr, len, prot);
+}
+
 int sm_lock(void *addr, size_t len)
 {
     return VirtualLock(addr, len) ? 0 : win_errno();

@@ -81,7 +81,8 @@ class Buffer:
     fails, AllocationError when the kernel refuses the mapping.
 
     Lives until :meth:`destroy`, the end of its ``with`` block, purge(), garbage
-    collection or interpreter exit, whichever comes first. Every operation on a
+    collection (the finalizer is C: no Python runs then) or interpreter exit,
+    whichever comes first. Every operation on a
     destroyed buffer raises BufferDestroyedError; on a buffer inherited across
     fork(), ForkedError.
     """
@@ -93,7 +94,8 @@ class Buffer:
             size = check_size(size)
         mode = policy.lock_mode(mlock)
         crash.ensure_installed()
-        b: Any = ffi.new(_STRUCT)
+        # sm_buffer_destroy is the finalizer: C, idempotent, fork-aware
+        b: Any = ffi.gc(ffi.new(_STRUCT), lib.sm_buffer_destroy)
         code = lib.sm_buffer_create(size, mode, _flags, b)
         if code:
             _raise_create_error(code, b.failed_step, size, inner_length(size))
@@ -324,6 +326,17 @@ class Buffer:
             ptr, n, _ = source(other)
         return n == b.size and bool(lib.sm_equal(b.data, ptr, n))
 
+    def quarantine(self, protection: Protection) -> None:
+        """Tear down like :meth:`destroy` but keep the pages reserved, wiped and
+        ``protection``: views that outlived their use fault (or read zeros)
+        instead of reading whatever is mapped there next. Idempotent."""
+        with self._guard:
+            code = lib.sm_buffer_quarantine(self._b, int(protection))
+            if not code:
+                _unregister(self)
+        if code:
+            raise ProtectionError(f"quarantine failed ({os.strerror(code)})", code)
+
     def seal(self, *, mlock: policy.MlockPolicy | str | None = None) -> Enclave:
         """Encrypt the data into an Enclave and destroy this buffer.
 
@@ -358,14 +371,6 @@ class Buffer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.destroy()
-
-    def __del__(self) -> None:
-        try:
-            b = self._b
-        except AttributeError:  # __init__ failed
-            return
-        if b.base:
-            self.destroy()
 
     def __repr__(self) -> str:
         state = "destroyed" if not self.alive else self._protection.name

@@ -16,6 +16,26 @@
 #include <string.h>
 #include "../memcall/memcall.h"
 #include "guard.h"
+#ifndef _WIN32
+#include <pthread.h>
+
+static volatile unsigned long fork_generation;
+static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
+
+static void after_fork_in_child(void)
+{
+    fork_generation++;
+}
+
+static void install_fork_hook(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+#define FORK_HOOK() pthread_once(&fork_hook_once, install_fork_hook)
+#else
+static const unsigned long fork_generation = 0;
+#define FORK_HOOK() ((void)0)
+#endif
 
 static uint64_t canary_key[2];
 static volatile int canary_key_ready;
@@ -94,8 +114,10 @@ static int canary_intact(const unsigned char *inner, size_t len)
 int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b)
 {
     size_t page = sm_page_size();
+    FORK_HOOK();
     memset(b, 0, sizeof *b);
     b->slot = -1;
+    b->gen = fork_generation;
     if (size == 0 || size > SIZE_MAX / 2 - 3 * page)
         return b->failed_step = SM_STEP_MAP, EINVAL;
     int e = canary_init();
@@ -189,6 +211,8 @@ static int scrub(const sm_buffer *b)
 
 int sm_buffer_destroy(sm_buffer *b)
 {
+    if (b->gen != fork_generation)
+        return sm_buffer_abandon(b);
     unsigned char *base = claim(b);
     if (base == NULL)
         return 0;
@@ -197,6 +221,24 @@ int sm_buffer_destroy(sm_buffer *b)
     scrub(b);
     sm_live_remove(b->slot);
     return sm_unmap(base, b->total);
+}
+
+int sm_buffer_quarantine(sm_buffer *b, int prot)
+{
+    unsigned char *base = claim(b);
+    if (base == NULL)
+        return 0;
+    int e = scrub(b);
+    if (e) {
+        __atomic_store_n(&b->base, base, __ATOMIC_RELEASE);
+        return e;
+    }
+    sm_live_remove(b->slot);
+    b->locked = 0;
+    e = sm_protect(b->inner, b->inner_len, prot);
+    if (e == 0)
+        b->prot = prot;
+    return e;
 }
 
 int sm_buffer_destroy_all(sm_buffer *const *bs, size_t n)

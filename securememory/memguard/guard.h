@@ -33,13 +33,20 @@ typedef struct sm_buffer {
     int slot;             /* index in the live table */
     int failed_step;      /* SM_STEP_* when create failed */
     int lock_errno;       /* why best-effort locking left the pages unlocked */
+    unsigned long gen;    /* fork generation at creation: a child only unmaps */
 } sm_buffer;
 
 int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b);
-/* Wipe, verify the canary (fatal on mismatch), unlock, unmap. Idempotent. */
+/* Wipe, verify the canary (fatal on mismatch), unlock, unmap. Idempotent.
+ * In a forked child (the pages were wiped at fork) it only unmaps, so it is
+ * also the buffer's finalizer: no Python runs when a Buffer is collected. */
 int sm_buffer_destroy(sm_buffer *b);
 /* Destroy n buffers in one call; returns 0 or the first error. */
 int sm_buffer_destroy_all(sm_buffer *const *bs, size_t n);
+/* Wipe, verify the canary and unlock like destroy, but keep the mapping with
+ * the inner pages at prot: a view that outlived its borrow faults (or reads
+ * zeros while its borrow is in flight) and never reads a newer secret. */
+int sm_buffer_quarantine(sm_buffer *b, int prot);
 /* Drop a buffer inherited across fork: its pages were wiped, so no canary check. */
 int sm_buffer_abandon(sm_buffer *b);
 int sm_buffer_protect(sm_buffer *b, int prot);

@@ -11,6 +11,7 @@ objects created before the fork see a different generation and refuse to work
 
 from __future__ import annotations
 
+import functools
 import os
 import weakref
 from typing import Generic, TypeVar
@@ -31,7 +32,9 @@ class Registry(Generic[T]):
         self._live: dict[int, weakref.ref[T]] = {}
 
     def add(self, obj: T) -> None:
-        self._live[id(obj)] = weakref.ref(obj)
+        key = id(obj)
+        # the callback is a C callable: collecting obj runs no Python code here
+        self._live[key] = weakref.ref(obj, functools.partial(self._live.pop, key))
 
     def remove(self, obj: T) -> None:
         self._live.pop(id(obj), None)
@@ -45,7 +48,7 @@ class Registry(Generic[T]):
         return [obj for obj in (ref() for ref in refs) if obj is not None]
 
     def _reset(self) -> None:
-        self._live = {}
+        self._live.clear()
 
 
 class _Fork:

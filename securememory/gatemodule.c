@@ -1,0 +1,596 @@
+/* securememory._gate: the borrow protocol as a Python type, in one C call per step.
+ *
+ * A Gate wraps the C access counter (gate.c) of one Secret. A Borrow is one
+ * borrow of it and is itself the exporter of the read-only memoryview handed
+ * to the caller, so it counts every buffer taken from it.
+ *
+ * - Gate.call(action) is with_bytes: enter, make the view, call action(view),
+ *   end; the end runs whatever action did or raised.
+ * - Gate.borrow() returns a Borrow whose __enter__ and __exit__ are C
+ *   methods: the `with` statement's handler is in place before any bytecode
+ *   runs after the gate was entered.
+ * - Ending a borrow releases the view. A view that is still exported
+ *   (memoryview.release() raises BufferError) or any other export of the
+ *   Borrow still alive afterwards (a slice, a cast, memoryview(view),
+ *   memoryview(view.obj)) is an escape: the memory is concealed anyway, the
+ *   gate remembers it (its owner then keeps the pages reserved instead of
+ *   unmapping them) and ViewEscapedError is raised. No reference count is
+ *   read, so the rule is the same on every interpreter.
+ * - Gate.close(teardown) waits for borrows in flight in short slices with the
+ *   GIL released, running signal handlers in between, then calls teardown
+ *   from C; if teardown raises, a later close() resumes.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <string.h>
+#ifndef _WIN32
+#include <pthread.h>
+#endif
+#include "gate.h"
+
+#define WAIT_SLICE_MS 50
+
+static PyObject *ClosedError, *EscapedError, *ForkedError, *BorrowError, *ProtectionError;
+static PyObject *clear_frames;
+static PyObject *BorrowType;
+static volatile unsigned long generation;
+
+#ifndef _WIN32
+static void after_fork_in_child(void)
+{
+    generation++;
+}
+#endif
+
+typedef struct {
+    PyObject_HEAD
+    sm_gate *g;
+    unsigned long gen;
+    char *data;          /* first data byte of a gate with a span of its own */
+    Py_ssize_t size;
+    int own_span;
+    PyObject *expose;    /* enclave: () -> (owner, data, span, span_len) */
+    PyObject *conceal;   /* enclave: (owner, escaped) -> None */
+    PyObject *exposed;   /* what expose returned, while exposed */
+    char *exposed_data;
+    int escaped;         /* a view of this gate's memory outlived its borrow */
+} GateObject;
+
+typedef struct {
+    PyObject_HEAD
+    GateObject *gate;
+    PyObject *keep;      /* the Secret, alive while the borrow is */
+    PyObject *view_ref;  /* weak: the caller owns the view, so dropping it ends an abandoned borrow */
+    unsigned long owner;
+    int state;           /* 0 new, 1 active, 2 ended */
+    Py_ssize_t exports;
+    char *data;
+} BorrowObject;
+
+static void dealloc_heap(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    f(self);
+    Py_DECREF(tp);
+}
+
+static int raise_errno(const char *what, int code)
+{
+    PyObject *args = Py_BuildValue("(Ni)", PyUnicode_FromFormat("%s (%s)", what, strerror(code)), code);
+    if (args != NULL) {
+        PyErr_SetObject(ProtectionError, args);
+        Py_DECREF(args);
+    }
+    return -1;
+}
+
+static int check_generation(GateObject *gate)
+{
+    if (gate->gen != generation) {
+        PyErr_SetString(ForkedError, "this secret was created before fork(); it is wiped in the child");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Borrow ------------------------------------------------------------ */
+
+static int expose(GateObject *gate, unsigned long owner)
+{
+    PyObject *r = PyObject_CallNoArgs(gate->expose);
+    PyObject *obj;
+    Py_ssize_t data, span, span_len;
+    if (r == NULL || !PyArg_ParseTuple(r, "Onnn", &obj, &data, &span, &span_len)) {
+        Py_XDECREF(r);
+        sm_gate_exposed(gate->g, owner, 0, NULL, 0);
+        return -1;
+    }
+    Py_INCREF(obj);
+    Py_DECREF(r);
+    gate->exposed = obj;
+    gate->exposed_data = (char *)data;
+    sm_gate_exposed(gate->g, owner, 1, (void *)span, (size_t)span_len);
+    return 0;
+}
+
+/* Count the borrow and return its view; NULL with an exception and nothing counted. */
+static PyObject *begin(BorrowObject *b)
+{
+    GateObject *gate = b->gate;
+    int rc;
+    if (b->state != 0) {
+        PyErr_SetString(BorrowError, "a borrow can be entered once");
+        return NULL;
+    }
+    if (check_generation(gate))
+        return NULL;
+    b->owner = PyThread_get_thread_ident();
+    if (gate->own_span) {
+        rc = sm_gate_enter(gate->g, b->owner);
+    } else {
+        /* the exposing borrower runs Python: wait for it without the GIL */
+        Py_BEGIN_ALLOW_THREADS
+        rc = sm_gate_enter(gate->g, b->owner);
+        Py_END_ALLOW_THREADS
+    }
+    if (rc == SM_GATE_EXPOSE) {
+        if (expose(gate, b->owner))
+            return NULL;
+    } else if (rc == SM_GATE_CLOSED) {
+        PyErr_SetString(ClosedError, "secret has already been destroyed");
+        return NULL;
+    } else if (rc) {
+        raise_errno("could not make the secret readable", rc);
+        return NULL;
+    }
+    b->data = gate->own_span ? gate->data : gate->exposed_data;
+    b->state = 1;
+    PyObject *view = PyMemoryView_FromObject((PyObject *)b);
+    if (view != NULL) {
+        b->view_ref = PyWeakref_NewRef(view, NULL);
+        if (b->view_ref == NULL)
+            Py_CLEAR(view); /* its release counts the export back */
+    }
+    if (view == NULL) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        b->state = 2;
+        if (sm_gate_exit(gate->g, b->owner) == SM_GATE_CONCEAL) {
+            PyObject *obj = gate->exposed;
+            gate->exposed = NULL;
+            PyObject *r = PyObject_CallFunction(gate->conceal, "Oi", obj, 0);
+            Py_XDECREF(r);
+            Py_XDECREF(obj);
+            PyErr_Clear();
+            sm_gate_concealed(gate->g);
+        }
+        PyErr_Restore(t, v, tb);
+        return NULL;
+    }
+    return view;
+}
+
+/* Release the view, uncount the borrow (concealing on the last) and report an
+ * escape. Runs to the end whatever fails on the way; -1 with an exception. */
+static int end(BorrowObject *b, PyObject *tb)
+{
+    GateObject *gate = b->gate;
+    int escaped = 0, failed = 0;
+    if (b->state != 1)
+        return 0;
+    PyObject *view = b->view_ref ? PyWeakref_GetObject(b->view_ref) : NULL;
+    if (view != NULL && view != Py_None) {
+        Py_INCREF(view);
+        PyObject *r = PyObject_CallMethod(view, "release", NULL);
+        if (r == NULL) {
+            escaped = 1; /* a buffer taken from the view is alive */
+            PyErr_Clear();
+        }
+        Py_XDECREF(r);
+        Py_DECREF(view);
+    }
+    PyErr_Clear();
+    Py_CLEAR(b->view_ref);
+    if (b->exports > 0 && tb != NULL && tb != Py_None && clear_frames != NULL) {
+        /* slices held by the finished frames of a failing action */
+        PyObject *r = PyObject_CallFunctionObjArgs(clear_frames, tb, NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    if (b->exports > 0)
+        escaped = 1;
+    b->state = 2;
+    if (escaped)
+        gate->escaped = 1;
+    int rc = sm_gate_exit(gate->g, b->owner);
+    if (rc == SM_GATE_CONCEAL) {
+        PyObject *obj = gate->exposed;
+        gate->exposed = NULL;
+        PyObject *r = PyObject_CallFunction(gate->conceal, "Oi", obj ? obj : Py_None, gate->escaped);
+        sm_gate_concealed(gate->g);
+        Py_XDECREF(obj);
+        if (r == NULL)
+            failed = 1;
+        Py_XDECREF(r);
+        rc = 0;
+    }
+    if (escaped) {
+        if (failed)
+            PyErr_Clear();
+        PyErr_SetString(EscapedError,
+                        "a view of the secret outlived its borrow; the memory is inaccessible again "
+                        "and that view must not be used");
+        return -1;
+    }
+    if (failed)
+        return -1;
+    if (rc)
+        return raise_errno("could not make the secret inaccessible", rc);
+    return 0;
+}
+
+static BorrowObject *new_borrow(GateObject *gate)
+{
+    BorrowObject *b = (BorrowObject *)PyType_GenericAlloc((PyTypeObject *)BorrowType, 0);
+    if (b == NULL)
+        return NULL;
+    Py_INCREF((PyObject *)gate);
+    b->gate = gate;
+    return b;
+}
+
+static PyObject *borrow_enter(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    return begin((BorrowObject *)self);
+}
+
+static PyObject *borrow_exit(PyObject *self, PyObject *args)
+{
+    PyObject *t = Py_None, *v = Py_None, *tb = Py_None;
+    if (!PyArg_ParseTuple(args, "|OOO", &t, &v, &tb))
+        return NULL;
+    if (end((BorrowObject *)self, tb))
+        return NULL;
+    Py_RETURN_FALSE;
+}
+
+static int borrow_getbuffer(PyObject *self, Py_buffer *view, int flags)
+{
+    BorrowObject *b = (BorrowObject *)self;
+    if (b->state != 1) {
+        PyErr_SetString(PyExc_BufferError, "the borrow has ended");
+        return -1;
+    }
+    if (PyBuffer_FillInfo(view, self, b->data, b->gate->size, 1, flags))
+        return -1;
+    b->exports++;
+    return 0;
+}
+
+static void borrow_releasebuffer(PyObject *self, Py_buffer *view)
+{
+    (void)view;
+    ((BorrowObject *)self)->exports--;
+}
+
+static void borrow_dealloc(PyObject *self)
+{
+    BorrowObject *b = (BorrowObject *)self;
+    if (b->state == 1) {
+        /* entered and never exited (an abandoned generator, a manual __enter__) */
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        end(b, NULL);
+        PyErr_Clear();
+        PyErr_Restore(t, v, tb);
+    }
+    Py_CLEAR(b->view_ref);
+    Py_CLEAR(b->keep);
+    Py_CLEAR(b->gate);
+    dealloc_heap(self);
+}
+
+static PyObject *borrow_repr(PyObject *self)
+{
+    static const char *states[] = {"new", "active", "ended"};
+    return PyUnicode_FromFormat("<Borrow %s>", states[((BorrowObject *)self)->state]);
+}
+
+static PyMethodDef borrow_methods[] = {
+    {"__enter__", borrow_enter, METH_NOARGS, "Enter the borrow; return a read-only memoryview of the secret."},
+    {"__exit__", borrow_exit, METH_VARARGS, "End the borrow; ViewEscapedError when a view outlived it."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot borrow_slots[] = {
+    {Py_tp_dealloc, borrow_dealloc},
+    {Py_tp_methods, borrow_methods},
+    {Py_tp_repr, borrow_repr},
+    {Py_bf_getbuffer, borrow_getbuffer},
+    {Py_bf_releasebuffer, borrow_releasebuffer},
+    {Py_tp_doc, "One borrow of a Secret: a context manager giving a read-only memoryview."},
+    {0, NULL},
+};
+
+static PyType_Spec borrow_spec = {
+    "securememory._gate.Borrow", sizeof(BorrowObject), 0, Py_TPFLAGS_DEFAULT, borrow_slots,
+};
+
+/* ---- Gate -------------------------------------------------------------- */
+
+static PyObject *gate_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"data", "size", "span", "span_len", "expose", "conceal", NULL};
+    Py_ssize_t data, size, span = 0, span_len = 0;
+    PyObject *expose_cb = Py_None, *conceal_cb = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nn|nnOO", kwlist, &data, &size, &span, &span_len, &expose_cb,
+                                     &conceal_cb))
+        return NULL;
+    int own_span = span != 0;
+    if (size < 1 || (own_span && span_len < size) || (!own_span && (expose_cb == Py_None || conceal_cb == Py_None))) {
+        PyErr_SetString(PyExc_ValueError, "a gate needs a size and either a span or expose/conceal callables");
+        return NULL;
+    }
+    GateObject *self = (GateObject *)PyType_GenericAlloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->g = sm_gate_new(own_span ? (void *)span : NULL, (size_t)span_len);
+    if (self->g == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->gen = generation;
+    self->data = (char *)data;
+    self->size = size;
+    self->own_span = own_span;
+    if (!own_span) {
+        Py_INCREF(expose_cb);
+        Py_INCREF(conceal_cb);
+        self->expose = expose_cb;
+        self->conceal = conceal_cb;
+    }
+    return (PyObject *)self;
+}
+
+static void gate_dealloc(PyObject *self)
+{
+    GateObject *gate = (GateObject *)self;
+    /* in a forked child another thread may have held the mutex at fork: leave it */
+    if (gate->g != NULL && gate->gen == generation)
+        sm_gate_free(gate->g);
+    Py_CLEAR(gate->expose);
+    Py_CLEAR(gate->conceal);
+    Py_CLEAR(gate->exposed);
+    dealloc_heap(self);
+}
+
+static PyObject *gate_call(PyObject *self, PyObject *action)
+{
+    BorrowObject *b = new_borrow((GateObject *)self);
+    if (b == NULL)
+        return NULL;
+    PyObject *view = begin(b);
+    if (view == NULL) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    PyObject *result = PyObject_CallFunctionObjArgs(action, view, NULL);
+    Py_DECREF(view);
+    if (result == NULL) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        if (tb != NULL && v != NULL)
+            PyException_SetTraceback(v, tb);
+        if (end(b, tb)) {
+            /* the escape report wins; the action's exception is its context */
+            PyObject *t2, *v2, *tb2;
+            PyErr_Fetch(&t2, &v2, &tb2);
+            PyErr_NormalizeException(&t2, &v2, &tb2);
+            if (v2 != NULL && v != NULL) {
+                PyException_SetContext(v2, v);
+                v = NULL;
+            }
+            Py_XDECREF(t);
+            Py_XDECREF(v);
+            Py_XDECREF(tb);
+            PyErr_Restore(t2, v2, tb2);
+        } else {
+            PyErr_Restore(t, v, tb);
+        }
+        Py_DECREF(b);
+        return NULL;
+    }
+    if (end(b, NULL)) {
+        Py_DECREF(result);
+        result = NULL;
+    }
+    Py_DECREF(b);
+    return result;
+}
+
+static PyObject *gate_borrow(PyObject *self, PyObject *keep)
+{
+    BorrowObject *b = new_borrow((GateObject *)self);
+    if (b != NULL) {
+        Py_INCREF(keep);
+        b->keep = keep;
+    }
+    return (PyObject *)b;
+}
+
+static PyObject *gate_close(PyObject *self, PyObject *teardown)
+{
+    GateObject *gate = (GateObject *)self;
+    unsigned long owner = PyThread_get_thread_ident();
+    int rc;
+    if (check_generation(gate))
+        return NULL;
+    for (;;) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = sm_gate_close(gate->g, owner, WAIT_SLICE_MS);
+        Py_END_ALLOW_THREADS
+        if (rc != SM_GATE_TIMEOUT)
+            break;
+        if (PyErr_CheckSignals()) {
+            sm_gate_resign(gate->g);
+            return NULL;
+        }
+    }
+    if (rc == SM_GATE_CLOSED)
+        Py_RETURN_FALSE;
+    if (rc == SM_GATE_SELF) {
+        PyErr_SetString(BorrowError, "cannot close a secret from inside its own borrow");
+        return NULL;
+    }
+    PyObject *r = PyObject_CallFunctionObjArgs(teardown, gate->escaped ? Py_True : Py_False, NULL);
+    if (r == NULL) {
+        sm_gate_resign(gate->g);
+        return NULL;
+    }
+    Py_DECREF(r);
+    sm_gate_finish(gate->g);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *gate_retire(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    GateObject *gate = (GateObject *)self;
+    int inflight;
+    if (check_generation(gate))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    inflight = sm_gate_retire(gate->g);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(inflight);
+}
+
+static PyObject *gate_get_count(PyObject *self, void *closure)
+{
+    (void)closure;
+    GateObject *gate = (GateObject *)self;
+    return PyLong_FromLong(gate->gen == generation ? sm_gate_count(gate->g) : 0);
+}
+
+static PyObject *gate_get_closing(PyObject *self, void *closure)
+{
+    (void)closure;
+    GateObject *gate = (GateObject *)self;
+    return PyLong_FromLong(gate->gen == generation ? sm_gate_closing(gate->g) : 0);
+}
+
+static PyObject *gate_get_escaped(PyObject *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((GateObject *)self)->escaped);
+}
+
+static PyObject *gate_get_forked(PyObject *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((GateObject *)self)->gen != generation);
+}
+
+static PyObject *gate_get_exposed(PyObject *self, void *closure)
+{
+    (void)closure;
+    PyObject *obj = ((GateObject *)self)->exposed;
+    if (obj == NULL)
+        Py_RETURN_NONE;
+    Py_INCREF(obj);
+    return obj;
+}
+
+static PyMethodDef gate_methods[] = {
+    {"call", gate_call, METH_O, "call(action): action(view) inside one borrow; its result."},
+    {"borrow", gate_borrow, METH_O, "borrow(keep): a Borrow (a context manager giving a read-only memoryview) "
+     "that keeps ``keep`` alive."},
+    {"close", gate_close, METH_O,
+     "close(teardown): refuse new borrows, wait for borrows in flight, call teardown(escaped). "
+     "True when this call tore down, False when already closed."},
+    {"retire", gate_retire, METH_NOARGS, "Close at once (purge); the number of borrows in flight."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef gate_getset[] = {
+    {"count", gate_get_count, NULL, "Borrows in flight.", NULL},
+    {"closing", gate_get_closing, NULL, "0 open, 1 closing, 2 closed.", NULL},
+    {"escaped", gate_get_escaped, NULL, "Whether a view ever outlived its borrow.", NULL},
+    {"forked", gate_get_forked, NULL, "Whether this gate was inherited across fork().", NULL},
+    {"exposed", gate_get_exposed, NULL, "What expose() returned, while exposed.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot gate_slots[] = {
+    {Py_tp_new, gate_new},
+    {Py_tp_dealloc, gate_dealloc},
+    {Py_tp_methods, gate_methods},
+    {Py_tp_getset, gate_getset},
+    {Py_tp_doc, "Gate(data, size, span=0, span_len=0, expose=None, conceal=None): a Secret's borrow gate."},
+    {0, NULL},
+};
+
+static PyType_Spec gate_spec = {
+    "securememory._gate.Gate", sizeof(GateObject), 0, Py_TPFLAGS_DEFAULT, gate_slots,
+};
+
+/* ---- module ------------------------------------------------------------ */
+
+static PyObject *configure(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *c, *e, *f, *b, *p, *cf;
+    if (!PyArg_ParseTuple(args, "OOOOOO", &c, &e, &f, &b, &p, &cf))
+        return NULL;
+    PyObject **slots[] = {&ClosedError, &EscapedError, &ForkedError, &BorrowError, &ProtectionError, &clear_frames};
+    PyObject *values[] = {c, e, f, b, p, cf};
+    for (int i = 0; i < 6; i++) {
+        PyObject *old = *slots[i];
+        Py_INCREF(values[i]);
+        *slots[i] = values[i];
+        Py_XDECREF(old);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"configure", configure, METH_VARARGS,
+     "configure(closed, escaped, forked, borrow, protection, clear_frames): the exceptions raised."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "securememory._gate", "The borrow protocol of Secrets.", -1, module_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__gate(void)
+{
+    PyObject *m = PyModule_Create(&module_def);
+    if (m == NULL)
+        return NULL;
+    ClosedError = EscapedError = ForkedError = BorrowError = ProtectionError = PyExc_RuntimeError;
+    for (int i = 0; i < 5; i++)
+        Py_INCREF(PyExc_RuntimeError);
+    BorrowType = PyType_FromSpec(&borrow_spec);
+    PyObject *gate_type = PyType_FromSpec(&gate_spec);
+    if (BorrowType == NULL || gate_type == NULL || PyModule_AddObject(m, "Gate", gate_type)) {
+        Py_XDECREF(gate_type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(BorrowType);
+    if (PyModule_AddObject(m, "Borrow", BorrowType)) {
+        Py_DECREF(BorrowType);
+        Py_DECREF(m);
+        return NULL;
+    }
+#ifndef _WIN32
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+#endif
+    return m;
+}
