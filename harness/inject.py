@@ -8,8 +8,9 @@ PTRACE_O_TRACESECCOMP, sees each call stop before it runs. Between the child's
 calls the library makes and fails exactly the chosen one by setting the syscall
 number to -1 (the kernel skips it) and the return value to ``-errno``.
 
-A call is the library's when a return address on the stack lies in the
-library's native module, or, for getrandom, whatever the caller (the library
+A call is the library's when a return address on the stack lies in one of
+the library's native modules (``securememory/_*.so``), or, for getrandom and
+memfd_secret, whatever the caller (the library
 draws nonces with ``os.urandom``); the interpreter's own allocations (arena
 mmaps, malloc trims) are never counted or failed. Only x86-64 Linux is
 supported (:func:`supported` says why not elsewhere). The library has no
@@ -220,7 +221,7 @@ class _Tracer:
 
     def _native_text(self) -> list[tuple[int, int]]:
         return [(m.start, m.end) for m in memory.ranges(self.pid)
-                if "x" in m.perms and "/securememory/_native" in m.path]
+                if "x" in m.perms and "/securememory/_" in m.path and m.path.endswith(".so")]
 
     def _from_library(self, regs: _Regs) -> bool:
         stack = memory.read(self.pid, regs.rsp, 8 * _STACK_WORDS) or b""

@@ -42,6 +42,9 @@ def _known_defects(c: Case) -> list[str]:
     if f.syscall == "munmap" and op in ("protected.close", "enclave.borrow", "enclave.with_bytes", "enclave.reader"):
         why.append("a Secret whose buffer's munmap fails stays in the registry after close "
                    "(the buffer is dead but never unregistered: secret.py/buffer.py destroy)")
+    if f.syscall == "munmap" and op == "purge" and f.nth in (1, 2):
+        why.append("a Secret whose teardown fails during purge stays counted in metrics.in_use, "
+                   "and close() afterwards does not finish it (secret.py)")
     if f.syscall == "munmap" and op == "purge" and f.nth == 1:
         why.append("purge_secrets stops at the first secret whose close fails: the secrets after it "
                    "(here a legacy region) keep their plaintext mapped (secret.py)")
