@@ -82,13 +82,14 @@ class Outcome:
 
     @property
     def fatal_error(self) -> str:
-        """The child's faulthandler line ("Fatal Python error: Segmentation fault"), or ""."""
-        lines = [line for line in self.stderr.splitlines() if line.startswith("Fatal Python error: ")]
+        """What the child's faulthandler report named ("Segmentation fault"), or ""."""
+        prefix = "Fatal Python error: "
+        lines = [line.removeprefix(prefix) for line in self.stderr.splitlines() if line.startswith(prefix)]
         return lines[0] if lines else ""
 
     def died_of(self, sig: int) -> bool:
         """True when ``sig`` killed the child and its captured stderr names that signal."""
-        return self.signal == sig and self.fatal_error == f"Fatal Python error: {FATAL_NAMES.get(sig, '?')}"
+        return self.signal == sig and self.fatal_error == FATAL_NAMES.get(sig)
 
     def describe(self) -> str:
         if self.timed_out:

@@ -136,7 +136,7 @@ def core_dump_crash(env: Environment, sabotage: bool = False) -> Result:
         values.dir.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
     ok = outcome.died_of(signal.SIGSEGV) and not any(counts.values()) and len(counts) == 2
-    observed = f"{outcome.describe()} ({outcome.fatal_error or 'no fatal-error line'}), copies in core: {counts}"
+    observed = f"{outcome.describe()} (stderr names {outcome.fatal_error or 'nothing'}), copies in core: {counts}"
     return verdict(name, ok, expected, observed + env.note)
 
 

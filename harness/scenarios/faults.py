@@ -18,7 +18,7 @@ NO_CANARY_CHECK = 2
 def _expect_signal(name: str, env: Environment, fn: Callable[[child.Context], None], sig: int) -> Result:
     outcome = child.run(fn, env=env.child_env)
     expected = f"killed by {signal.Signals(sig).name}, stderr names it"
-    said = f", stderr: {outcome.fatal_error!r}" if outcome.signal else ""
+    said = f", stderr names {outcome.fatal_error or 'nothing'}" if outcome.signal else ""
     return verdict(name, outcome.died_of(sig), expected, outcome.describe() + said + env.note)
 
 
@@ -79,7 +79,7 @@ def underflow_canary(env: Environment, sabotage: bool = False) -> Result:
     message = "canary verification failed; buffer overflow detected" in outcome.stderr
     ok = outcome.died_of(signal.SIGABRT) and message and wiped
     observed = (
-        f"{outcome.describe()} ({outcome.fatal_error or 'no fatal-error line'}), "
+        f"{outcome.describe()} (stderr names {outcome.fatal_error or 'nothing'}), "
         f"message {'printed' if message else 'missing'}, "
         f"other live buffer {'wiped' if wiped else 'NOT wiped'} at death"
     )
