@@ -48,6 +48,18 @@ def _known_defects(c: Case) -> list[str]:
     if f.syscall == "munmap" and op == "purge" and f.nth == 1:
         why.append("purge_secrets stops at the first secret whose close fails: the secrets after it "
                    "(here a legacy region) keep their plaintext mapped (secret.py)")
+    if op.endswith(".close_escaped") and f.syscall == "mprotect":
+        why.append("quarantine (closing a secret whose view escaped) says 'quarantine failed' / 'could not "
+                   "quarantine region' without naming mprotect (buffer.py, memcall/region.py)")
+        if f.nth == 1:
+            why.append("when its mprotect to read-write fails, quarantine leaves the plaintext mapped and the "
+                       "secret closed (guard.c sm_buffer_quarantine, posix.c sm_quarantine; munlock + "
+                       "MADV_DONTNEED would drop the pages and keep the reservation)")
+        elif op.startswith("protected."):
+            why.append("when its final mprotect fails, the wiped pages stay read-write (guard.c)")
+    if op.endswith(".close_escaped") and f.syscall == "munlock":
+        why.append("quarantine ignores a failed munlock, but keeps the mapping: the pages stay locked for good "
+                   "(VmLck grows; guard.c sm_buffer_quarantine, posix.c sm_quarantine)")
     return why
 
 
@@ -71,7 +83,9 @@ def test_every_watched_syscall_and_operation_is_covered() -> None:
     with_calls = {c.operation for c in CASES}
     # Closing an enclave secret touches no page (its value is ciphertext at rest) and a whole-chunk
     # stream read decrypts straight into the caller's buffer: no syscall to fail.
-    assert set(OPERATIONS) - with_calls == {"enclave.close", "stream.read"}
+    # A secret whose view escaped during a borrow has no plaintext left to tear down on the enclave
+    # backend: its scratch was wiped when the borrow ended.
+    assert set(OPERATIONS) - with_calls == {"enclave.close", "enclave.close_escaped", "stream.read"}
     assert len({(c.operation, c.fault.syscall, c.fault.nth) for c in CASES}) * len(inject.ERRNOS) == len(CASES)
 
 
