@@ -58,8 +58,8 @@ def _locked_after(backend: str, count: int) -> int:
 
 
 def _reachable(backend: str) -> int:
-    from harness import restrict
     from securememory import MemoryLockError, SecretFactory
+    from securememory.harness import restrict
 
     restrict.apply(restrict.Restriction(MEMLOCK_LIMIT))
     factory = SecretFactory(backend=backend, mlock="require")

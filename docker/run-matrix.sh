@@ -184,6 +184,9 @@ cp -p "$deps_dir"/*.whl "$STAGE/ctx/wheels/deps/"
 
 cp "$HERE/Dockerfile" "$STAGE/ctx/Dockerfile"
 cp "$ROOT/pyproject.toml" "$STAGE/ctx/work/"
+# The tests import the harness by its repository name, next to them.
+cp -r "$ROOT/harness" "$STAGE/ctx/work/harness"
+find "$STAGE/ctx/work/harness" -name __pycache__ -prune -exec rm -rf {} +
 if [[ -d $ROOT/tests ]]; then
     cp -r "$ROOT/tests" "$STAGE/ctx/work/tests"
     find "$STAGE/ctx/work/tests" \( -name __pycache__ -o -name .pytest_cache -o -name .hypothesis \) \
@@ -226,7 +229,7 @@ run_env() {
     mkdir -p "$OUT/$env"
     STDIN_FILE=$HERE/probe.py run_step "$env" probe "$@" -- python -
     if ((PROBE_ONLY)); then return; fi
-    run_step "$env" harness "$@" -- python -m harness --json
+    run_step "$env" harness "$@" -- python -m securememory.harness --json
     run_step "$env" pytest "$@" -- python -m pytest -m restricted -q -p no:cacheprovider
 }
 

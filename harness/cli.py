@@ -94,7 +94,7 @@ def _emit(line: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per scenario and line, printed as each completes")
     parser.add_argument("--junit-xml", metavar="PATH", help="also write the results as JUnit XML to PATH")

@@ -7,6 +7,7 @@ buggy or hostile piece of native code would.
 from __future__ import annotations
 
 import ctypes
+import os
 
 import cffi
 
@@ -26,6 +27,19 @@ def poke(address: int, value: int = 0x41) -> None:
 def peek(address: int) -> int:
     """Read one byte at ``address``."""
     return int(ctypes.c_ubyte.from_address(address).value)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_probe_r, _probe_w = os.pipe()
+
+
+def readable(address: int) -> bool:
+    """Whether this process can read the byte at ``address``, asked of the kernel
+    (write(2) from it into a pipe fails with EFAULT where reading would fault)."""
+    if _libc.write(_probe_w, ctypes.c_void_p(address), 1) == 1:
+        os.read(_probe_r, 1)
+        return True
+    return False
 
 
 def read(address: int, length: int) -> bytes:

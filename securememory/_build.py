@@ -11,7 +11,19 @@ import sys
 
 from cffi import FFI
 
-HEADERS = ["securememory/memcall/memcall.h", "securememory/memguard/guard.h"]
+PACKAGE = "securememory"
+# Headers whose declarations cffi exposes, and the C sources compiled in (paths under PACKAGE).
+HEADERS = [
+    "memcall/memcall.h",
+    "memguard/guard.h",
+]
+PLATFORM_SOURCE = "memcall/windows.c" if sys.platform == "win32" else "memcall/posix.c"
+SOURCES = [
+    PLATFORM_SOURCE,
+    "memguard/guard.c",
+    "memguard/crash.c",
+    "memguard/coffer.c",
+]
 
 
 def declarations(path: str) -> str:
@@ -26,20 +38,13 @@ def declarations(path: str) -> str:
     return "\n".join(keep)
 
 
-PLATFORM_SOURCE = "windows.c" if sys.platform == "win32" else "posix.c"
-
 ffibuilder = FFI()
-ffibuilder.cdef("\n".join(declarations(h) for h in HEADERS))
+ffibuilder.cdef("\n".join(declarations(f"{PACKAGE}/{h}") for h in HEADERS))
 ffibuilder.set_source(
-    "securememory._native",
-    '#include "memcall/memcall.h"\n#include "memguard/guard.h"\n',
-    sources=[
-        f"securememory/memcall/{PLATFORM_SOURCE}",
-        "securememory/memguard/guard.c",
-        "securememory/memguard/crash.c",
-        "securememory/memguard/coffer.c",
-    ],
-    include_dirs=["securememory"],
+    f"{PACKAGE}._native",
+    "".join(f'#include "{h}"\n' for h in HEADERS),
+    sources=[f"{PACKAGE}/{c}" for c in SOURCES],
+    include_dirs=[PACKAGE],
     libraries=["bcrypt"] if sys.platform == "win32" else [],
     extra_compile_args=[] if sys.platform == "win32" else ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
 )

@@ -84,7 +84,7 @@ class SecretFactory:
                 if not region.freed:
                     memcall.free(region)
                 raise
-        buf = Buffer(size, mlock=mlock)
+        buf = Buffer(size, mlock=mlock, _owned=True)
         try:
             fill(buf.view())
             if self._backend == Backend.ENCLAVE:
@@ -99,7 +99,7 @@ class SecretFactory:
 
         A ``bytes`` is accepted but cannot be wiped: it remains the caller's copy.
         """
-        ptr, n, writable = source(data)
+        ptr, n, writable = source(data, empty="invalid secret length")
 
         def copy(view: memoryview) -> None:
             ffi.memmove(ffi.from_buffer(view), ptr, n)

@@ -266,9 +266,10 @@ void sm_gate_resign(sm_gate *g)
     mutex_unlock(&g->mu);
 }
 
-int sm_gate_retire(sm_gate *g)
+int sm_gate_retire(sm_gate *g, int *was_open)
 {
     mutex_lock(&g->mu);
+    *was_open = g->closing != CLOSED;
     g->closing = CLOSED;
     g->retired = 1;
     /* an exposure or concealment under way finishes first, so what is

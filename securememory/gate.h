@@ -35,7 +35,7 @@ void sm_gate_resign(sm_gate *g);
 /* Close at once for purge, after any exposure under way: returns the borrows
  * in flight. The owner keeps their span reserved (wiped, still readable);
  * the last exit makes it NO_ACCESS. Call without the GIL. */
-int sm_gate_retire(sm_gate *g);
+int sm_gate_retire(sm_gate *g, int *was_open);
 int sm_gate_closing(sm_gate *g);
 int sm_gate_count(sm_gate *g);
 

@@ -36,6 +36,19 @@ static PyObject *clear_frames;
 static PyObject *BorrowType;
 static volatile unsigned long generation;
 
+/* metrics: Secrets created, and created but not yet torn down */
+#ifdef _WIN32
+static volatile LONG64 allocated, in_use;
+#define count_add(v, d) InterlockedExchangeAdd64(&(v), (d))
+#define count_get(v) InterlockedCompareExchange64(&(v), 0, 0)
+#define count_set(v, x) InterlockedExchange64(&(v), (x))
+#else
+static long long allocated, in_use;
+#define count_add(v, d) __atomic_add_fetch(&(v), (d), __ATOMIC_RELAXED)
+#define count_get(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define count_set(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
+#endif
+
 #ifndef _WIN32
 static void after_fork_in_child(void)
 {
@@ -172,9 +185,15 @@ static PyObject *begin(BorrowObject *b)
     return view;
 }
 
+#define ESCAPED_MESSAGE \
+    "a view of the secret outlived its borrow; the memory is inaccessible again and that view must not be used"
+
 /* Release the view, uncount the borrow (concealing on the last) and report an
- * escape. Runs to the end whatever fails on the way; -1 with an exception. */
-static int end(BorrowObject *b, PyObject *tb)
+ * escape. Runs to the end whatever fails on the way; -1 with an exception.
+ * ``failing`` is the exception the borrow ends with, if any: an escape is then
+ * noted on it instead of replacing it (a cancellation stays a cancellation),
+ * and the secret is kept reserved at close all the same. */
+static int end(BorrowObject *b, PyObject *tb, PyObject *failing)
 {
     GateObject *gate = b->gate;
     int escaped = 0, failed = 0;
@@ -219,9 +238,13 @@ static int end(BorrowObject *b, PyObject *tb)
     if (escaped) {
         if (failed)
             PyErr_Clear();
-        PyErr_SetString(EscapedError,
-                        "a view of the secret outlived its borrow; the memory is inaccessible again "
-                        "and that view must not be used");
+        if (failing != NULL && failing != Py_None) {
+            PyObject *r = PyObject_CallMethod(failing, "add_note", "s", ESCAPED_MESSAGE);
+            Py_XDECREF(r);
+            PyErr_Clear();
+            return 0;
+        }
+        PyErr_SetString(EscapedError, ESCAPED_MESSAGE);
         return -1;
     }
     if (failed)
@@ -252,7 +275,7 @@ static PyObject *borrow_exit(PyObject *self, PyObject *args)
     PyObject *t = Py_None, *v = Py_None, *tb = Py_None;
     if (!PyArg_ParseTuple(args, "|OOO", &t, &v, &tb))
         return NULL;
-    if (end((BorrowObject *)self, tb))
+    if (end((BorrowObject *)self, tb, v))
         return NULL;
     Py_RETURN_FALSE;
 }
@@ -283,7 +306,7 @@ static void borrow_dealloc(PyObject *self)
         /* entered and never exited (an abandoned generator, a manual __enter__) */
         PyObject *t, *v, *tb;
         PyErr_Fetch(&t, &v, &tb);
-        end(b, NULL);
+        end(b, NULL, NULL);
         PyErr_Clear();
         PyErr_Restore(t, v, tb);
     }
@@ -342,6 +365,8 @@ static PyObject *gate_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
+    count_add(allocated, 1);
+    count_add(in_use, 1);
     self->gen = generation;
     self->data = (char *)data;
     self->size = size;
@@ -385,7 +410,7 @@ static PyObject *gate_call(PyObject *self, PyObject *action)
         PyErr_NormalizeException(&t, &v, &tb);
         if (tb != NULL && v != NULL)
             PyException_SetTraceback(v, tb);
-        if (end(b, tb)) {
+        if (end(b, tb, v)) {
             /* the escape report wins; the action's exception is its context */
             PyObject *t2, *v2, *tb2;
             PyErr_Fetch(&t2, &v2, &tb2);
@@ -404,7 +429,7 @@ static PyObject *gate_call(PyObject *self, PyObject *action)
         Py_DECREF(b);
         return NULL;
     }
-    if (end(b, NULL)) {
+    if (end(b, NULL, NULL)) {
         Py_DECREF(result);
         result = NULL;
     }
@@ -453,6 +478,7 @@ static PyObject *gate_close(PyObject *self, PyObject *teardown)
     }
     Py_DECREF(r);
     sm_gate_finish(gate->g);
+    count_add(in_use, -1);
     Py_RETURN_TRUE;
 }
 
@@ -460,12 +486,14 @@ static PyObject *gate_retire(PyObject *self, PyObject *unused)
 {
     (void)unused;
     GateObject *gate = (GateObject *)self;
-    int inflight;
+    int inflight, was_open;
     if (check_generation(gate))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    inflight = sm_gate_retire(gate->g);
+    inflight = sm_gate_retire(gate->g, &was_open);
     Py_END_ALLOW_THREADS
+    if (was_open)
+        count_add(in_use, -1);
     return PyLong_FromLong(inflight);
 }
 
@@ -557,7 +585,25 @@ static PyObject *configure(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *counters(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    return Py_BuildValue("(LL)", (long long)count_get(allocated), (long long)count_get(in_use));
+}
+
+static PyObject *reset_counters(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    count_set(allocated, 0);
+    count_set(in_use, 0);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"counters", counters, METH_NOARGS, "(allocated, in_use): Secrets created, and not yet torn down."},
+    {"reset_counters", reset_counters, METH_NOARGS, "Zero both counters."},
     {"configure", configure, METH_VARARGS,
      "configure(closed, escaped, forked, borrow, protection, clear_frames): the exceptions raised."},
     {NULL, NULL, 0, NULL},

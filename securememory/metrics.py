@@ -1,9 +1,15 @@
-"""Secret counters: ``allocated`` (cumulative) and ``in_use`` (down once per real close)."""
+"""Secret counters: ``allocated`` (cumulative) and ``in_use`` (down once per real close).
+
+The counts are kept in C by the borrow gates (``securememory._gate``): a gate
+counts itself when it is made and when its teardown finishes, atomically and
+with no lock Python could be interrupted while holding.
+"""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
+
+from . import _gate
 
 
 @dataclass(frozen=True)
@@ -15,39 +21,23 @@ class Snapshot:
 class Metrics:
     """Thread-safe counters of Secrets created and still open in this process."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._allocated = 0
-        self._in_use = 0
-
     @property
     def allocated(self) -> int:
         """Secrets created since start (or the last reset)."""
-        return self._allocated
+        return _gate.counters()[0]
 
     @property
     def in_use(self) -> int:
         """Secrets created and not yet closed."""
-        return self._in_use
+        return _gate.counters()[1]
 
     def snapshot(self) -> Snapshot:
-        with self._lock:
-            return Snapshot(self._allocated, self._in_use)
+        """Both counts, read together."""
+        return Snapshot(*_gate.counters())
 
     def reset(self) -> None:
         """Zero both counters (for tests and long-running processes that report deltas)."""
-        with self._lock:
-            self._allocated = 0
-            self._in_use = 0
-
-    def _opened(self) -> None:
-        with self._lock:
-            self._allocated += 1
-            self._in_use += 1
-
-    def _closed(self) -> None:
-        with self._lock:
-            self._in_use -= 1
+        _gate.reset_counters()
 
 
 metrics = Metrics()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -30,14 +29,15 @@ class SecretReader(io.RawIOBase):
     Over "0123456789", reads of 4, 4, 1, 4, 4 bytes give "0123", "4567", "8",
     "9", then "" (EOF). ``read()`` returns ``bytes``, which the caller owns
     and the library cannot wipe; prefer ``readinto`` with a buffer you wipe.
-    Raises SecretClosedError once the secret is closed.
+    Raises SecretClosedError once the secret is closed, InvalidArgumentError
+    once the reader is. Like ``io.FileIO``, one reader is for one thread at a
+    time (it keeps a position); make one reader per thread.
     """
 
     def __init__(self, secret: Secret) -> None:
         super().__init__()
         self._secret = secret
         self._pos = 0
-        self._lock = threading.Lock()
 
     def readable(self) -> bool:
         return True
@@ -49,14 +49,15 @@ class SecretReader(io.RawIOBase):
             raise InvalidTypeError(f"readinto needs a writable buffer, not {type(buffer).__name__}") from None
         if dst.readonly:
             raise InvalidTypeError("readinto needs a writable buffer")
-        with self._lock:
-            n = min(len(dst), len(self._secret) - self._pos)
-            if n <= 0:
-                return 0
-            with self._secret.borrow() as view:
-                ffi.memmove(ffi.from_buffer(dst), ffi.from_buffer(view) + self._pos, n)
-            self._pos += n
-            return n
+        if self.closed:
+            raise InvalidArgumentError("I/O operation on a closed SecretReader")
+        n = min(len(dst), len(self._secret) - self._pos)
+        if n <= 0:
+            return 0
+        with self._secret.borrow() as view:
+            ffi.memmove(ffi.from_buffer(dst), ffi.from_buffer(view) + self._pos, n)
+        self._pos += n
+        return n
 
     def read(self, size: int | None = -1) -> bytes:
         """Up to ``size`` bytes (all that is left when negative) as ``bytes``, which

@@ -43,7 +43,6 @@ from .errors import (
 from .memcall import Protection
 from .memguard.exits import on_purge
 from .memguard.registry import Registry
-from .metrics import metrics
 
 if TYPE_CHECKING:
     from .reader import SecretReader
@@ -82,7 +81,6 @@ class Secret(abc.ABC):
         self._size = size
         self._finished = False
         live_secrets.add(self)
-        metrics._opened()
 
     # -- what a backend provides --------------------------------------------
 
@@ -179,10 +177,8 @@ class Secret(abc.ABC):
         self._finish()
 
     def _finish(self) -> None:
-        if not self._finished:
-            self._finished = True
-            live_secrets.remove(self)
-            metrics._closed()
+        self._finished = True
+        live_secrets.remove(self)
 
     def _purge(self) -> None:
         """Destroy now, without waiting for borrows (exit paths only).

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 from typing import Any
 
-from harness import memory
 from securememory import Secret
 from securememory._native import ffi
 
@@ -25,10 +26,28 @@ def borrowed_address(secret: Secret) -> int:
 
 def perms_at(addr: int, pid: int | None = None) -> str | None:
     """The permission string of the mapping holding ``addr`` in ``pid``, None when unmapped."""
-    for m in memory.mappings(os.getpid() if pid is None else pid):
-        if m.contains(addr):
-            return m.perms
+    with open(f"/proc/{os.getpid() if pid is None else pid}/maps", encoding="ascii") as f:
+        for line in f:
+            span, perms = line.split(None, 2)[:2]
+            start, end = span.split("-")
+            if int(start, 16) <= addr < int(end, 16):
+                return perms
     return None
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_probe_r, _probe_w = os.pipe()
+
+
+def readable(addr: int) -> bool:
+    """Whether this process can read the byte at ``addr``, asked of the kernel
+    (write(2) from it into a pipe fails with EFAULT instead of faulting)."""
+    n = _libc.write(_probe_w, ctypes.c_void_p(addr), 1)
+    if n == 1:
+        os.read(_probe_r, 1)
+        return True
+    assert ctypes.get_errno() == errno.EFAULT, os.strerror(ctypes.get_errno())
+    return False
 
 
 def inaccessible(addr: int) -> bool:

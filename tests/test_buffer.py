@@ -6,6 +6,7 @@ import array
 import io
 import os
 import pickle
+from collections.abc import Callable
 
 import pytest
 from conftest import PAGE, mapping_at, peek
@@ -184,7 +185,33 @@ def test_random() -> None:
     with Buffer.random(64) as a, Buffer.random(64) as b:
         assert bytes(a.view()) != bytes(64)
         assert bytes(a.view()) != bytes(b.view())
-        assert a.mutable
+        assert not a.mutable  # filled buffers come back frozen, as in memguard
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Buffer.from_bytes(bytearray(b"filled")),
+        lambda: Buffer.random(16),
+        lambda: Buffer.from_reader(io.BytesIO(b"filled"), 6),
+        lambda: Buffer.from_entire_reader(io.BytesIO(b"filled")),
+    ],
+)
+def test_filled_buffers_come_back_frozen(make: Callable[[], Buffer]) -> None:
+    with make() as b:
+        assert not b.mutable
+        with pytest.raises(errors.ReadOnlyError):
+            b.wipe()
+        b.melt()
+        b.wipe()
+        assert bytes(b.view()) == bytes(b.size)
+
+
+def test_destroyed_buffer_reports_size_zero() -> None:
+    b = Buffer(40)
+    assert b.size == 40
+    b.destroy()
+    assert b.size == 0
 
 
 @pytest.mark.parametrize("size", [1, 100, PAGE, 3 * PAGE + 5])
@@ -300,6 +327,7 @@ def test_protect_rejects_wrong_values(bad: object) -> None:
 
 def test_wipe_and_scramble() -> None:
     with Buffer.from_bytes(bytearray(b"\xff" * 64)) as b:
+        b.melt()
         b.wipe()
         assert bytes(b.view()) == bytes(64)
         b.scramble()

@@ -15,6 +15,8 @@ from harness import cli
 from harness.scenario import FAIL, PASS, SCENARIOS, UNSUPPORTED, Result, Scenario, environment
 from harness.scenarios import copies, dumps, faults, forking, locking, memfd, signals, syscall_faults
 
+REPO = Path(__file__).resolve().parent.parent  # `python -m harness` is the repository's name for it
+
 
 @pytest.fixture(scope="module")
 def env():  # type: ignore[no-untyped-def]
@@ -48,6 +50,7 @@ SABOTAGED = [
     ("core_dump_live", "pages dumpable", lambda e: dumps.core_dump_live(e, sabotage=True)),
     ("core_dump_crash", "dumpable, no crash wipe", lambda e: dumps.core_dump_crash(e, sabotage=True)),
     ("fork", "pages kept on fork", lambda e: forking.fork(e, sabotage=True)),
+    ("fork_during_aead", "fork does not wait for AEAD objects", lambda e: forking.fork_during_aead(e, sabotage=True)),
     ("locked", "mlock disabled", lambda e: locking.locked(e, mlock="disabled")),
     ("restricted_require_64k", "capability kept", lambda e: locking.restricted_require_64k(e, sabotage=True)),
     ("restricted_require_0", "capability kept", lambda e: locking.restricted_require_0(e, sabotage=True)),
@@ -73,18 +76,32 @@ def test_broken_protection_fails(name: str, broken: str, run, env) -> None:  # t
 
 
 def test_every_scenario_can_fail() -> None:
-    assert {name for name, _, _ in SABOTAGED} == set(SCENARIOS)
+    """Each scenario is broken here, or by a source mutation in the catalogue
+    (which ``python -m harness.mutate`` applies and runs)."""
+    from harness.mutations import MUTATIONS
+
+    caught = {name for name, _, _ in SABOTAGED} | {s for m in MUTATIONS for s in m.scenarios}
+    assert caught >= set(SCENARIOS), set(SCENARIOS) - caught
 
 
 def test_cli_list() -> None:
-    out = subprocess.run([sys.executable, "-m", "harness", "--list"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "harness", "--list"], capture_output=True, text=True, check=True,
+                         cwd=REPO)
     assert [line.split()[0] for line in out.stdout.splitlines()] == list(SCENARIOS)
+
+
+def test_installed_name_runs_from_anywhere(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "securememory.harness", "--list"], capture_output=True, text=True,
+                         check=True, cwd=tmp_path)
+    assert [line.split()[0] for line in out.stdout.splitlines()] == list(SCENARIOS)
+    bare = subprocess.run([sys.executable, "-I", "-c", "import harness"], capture_output=True, cwd=tmp_path)
+    assert bare.returncode != 0  # the bare name is the repository's, never installed
 
 
 def test_cli_json_only() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "harness", "--json", "--only", "overflow_buffer", "use_after_close"],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, cwd=REPO,
     )
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["scenario"] for r in rows] == ["overflow_buffer", "use_after_close"]
@@ -152,14 +169,14 @@ def test_junit_xml_validates_against_the_schema(
 
 
 def test_cli_unknown_scenario() -> None:
-    out = subprocess.run([sys.executable, "-m", "harness", "--only", "nope"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "harness", "--only", "nope"], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 2 and "unknown scenario" in out.stderr
 
 
 def test_restricted_profile_runs_in_a_child_without_the_capability() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "harness", "--profile", "restricted", "--only", "locked", "restricted_require_64k"],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, cwd=REPO,
     )
     assert "CAP_IPC_LOCK        not held" in out.stdout, out.stdout
     assert "soft 65536 bytes" in out.stdout

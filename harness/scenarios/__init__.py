@@ -5,6 +5,6 @@ The import order is the report's order.
 
 from . import faults  # isort: skip
 from . import copies  # isort: skip
-from . import dumps, forking, locking, memfd, signals, syscall_faults
+from . import borrows, dumps, forking, locking, memfd, signals, syscall_faults
 
-__all__ = ["copies", "dumps", "faults", "forking", "locking", "memfd", "signals", "syscall_faults"]
+__all__ = ["borrows", "copies", "dumps", "faults", "forking", "locking", "memfd", "signals", "syscall_faults"]

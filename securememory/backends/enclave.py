@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import SecretClosedError
+from ..errors import DecryptionError, SecretClosedError
 from ..memcall import Protection
 from ..memguard import Buffer, Enclave, MlockPolicy
 from ..secret import Secret
@@ -28,17 +28,21 @@ class EnclaveSecret(Secret):
     def _expose(self) -> tuple[Any, int, int, int]:
         if self._enclave is None:
             raise SecretClosedError()
-        scratch = self._enclave.open(mlock=self._mlock)
+        try:
+            scratch = self._enclave.open(mlock=self._mlock, _owned=True)
+        except DecryptionError as e:
+            # sealed while a purge() ran, under the key it then replaced
+            raise SecretClosedError("the secret was sealed under a session key that purge() replaced") from e
         self._locked = scratch.locked
         return (scratch, scratch.address, *scratch.inner_span())
 
     def _conceal(self, exposed: Any, escaped: bool) -> None:
-        _drop(exposed, Protection.NO_ACCESS if escaped else None)
+        exposed._release(Protection.NO_ACCESS if escaped else None)
 
     def _destroy(self, keep: Protection | None) -> None:
         scratch = self._gate.exposed
         if scratch is not None:
-            _drop(scratch, keep)
+            scratch._release(keep)
         self._enclave = None
 
     @property
@@ -46,9 +50,3 @@ class EnclaveSecret(Secret):
         """Whether the most recent plaintext (initial fill or last borrow's scratch) was mlocked."""
         return self._locked
 
-
-def _drop(scratch: Buffer, keep: Protection | None) -> None:
-    if keep is None:
-        scratch.destroy()
-    else:
-        scratch.quarantine(keep)

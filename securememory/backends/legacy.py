@@ -11,6 +11,7 @@ from .. import memcall
 from .._native import ffi, lib
 from ..errors import MemoryLockError
 from ..memcall import Protection, Region
+from ..memcall.region import release
 from ..memguard import MlockPolicy, crash
 from ..memguard.policy import warn_unlocked
 from ..secret import Secret
@@ -47,12 +48,9 @@ class LegacySecret(Secret):
         return region
 
     def _destroy(self, keep: Protection | None) -> None:
-        if not self._region.freed:
-            lib.sm_live_remove(self._slot)
-            if keep is None:
-                memcall.free(self._region)
-            else:
-                memcall.quarantine(self._region, keep)
+        # each step is one idempotent C call, so an interrupted teardown resumes
+        lib.sm_live_remove_if(self._slot, ffi.cast("void *", self._region.address))
+        release(self._region, keep)
 
     @property
     def locked(self) -> bool:

@@ -21,10 +21,7 @@ class ProtectedSecret(Secret):
         super().__init__(buffer.size, buffer.address, (inner, inner_len))
 
     def _destroy(self, keep: Protection | None) -> None:
-        if keep is None:
-            self._buffer.destroy()
-        else:
-            self._buffer.quarantine(keep)
+        self._buffer._release(keep)
 
     @property
     def locked(self) -> bool:

@@ -26,6 +26,17 @@ int sm_unmap(void *addr, size_t len);
 /* Make read-write, wipe, munlock when locked, unmap; when the pages cannot be
  * made read-write, unmap them unwiped. Returns munmap's errno. */
 int sm_free(void *addr, size_t len, int locked);
+/* A mapping owned by one handle. Releasing claims it, so a second release (or
+ * the finalizer after one) does nothing and never touches memory the handle
+ * no longer owns. keep < 0 frees; otherwise the range is quarantined with
+ * prot keep. On failure the handle still owns the mapping. */
+typedef struct sm_mapping {
+    void *addr; /* NULL once released */
+    size_t len;
+    int locked;
+} sm_mapping;
+int sm_mapping_release(sm_mapping *m, int keep);
+void sm_mapping_finalize(sm_mapping *m);
 /* Make read-write, wipe, munlock when locked, then leave the range mapped with
  * prot: reserved for good, so a stale pointer into it never reads newer data. */
 int sm_quarantine(void *addr, size_t len, int locked, int prot);

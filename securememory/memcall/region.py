@@ -72,30 +72,39 @@ class Region:
 
     Knows its address, size, protection, and whether it is locked or freed.
     Hands out a memoryview only when asked (:meth:`view`); touching that view
-    while the region is NO_ACCESS (or writing while READ_ONLY) faults.
+    while the region is NO_ACCESS (or writing while READ_ONLY) faults. The
+    mapping is released once, in C, by :func:`free`, :func:`quarantine` or the
+    finalizer, whichever comes first: no Python runs when a Region is collected.
     """
 
-    __slots__ = ("_freed", "_guard", "_locked", "_protection", "_ptr", "_secret", "_size")
+    __slots__ = ("_address", "_guard", "_m", "_protection", "_secret")
 
     def __init__(self, ptr: Any, size: int, secret: bool) -> None:
-        self._ptr = ptr
-        self._size = size
-        self._secret = secret
-        self._protection = Protection.READ_WRITE
         # memfd_secret pages are locked by the kernel when mapped (VM_LOCKED,
         # charged to RLIMIT_MEMLOCK); mlock on them fails with ENOMEM.
-        self._locked = secret
-        self._freed = False
+        m = ffi.new("sm_mapping *", {"addr": ptr, "len": size, "locked": 1 if secret else 0})
+        self._m: Any = ffi.gc(m, lib.sm_mapping_finalize)
+        self._address = int(ffi.cast("uintptr_t", ptr))
+        self._secret = secret
+        self._protection = Protection.READ_WRITE
         self._guard = threading.Lock()
 
     @property
+    def _ptr(self) -> Any:
+        return self._m.addr
+
+    @property
     def address(self) -> int:
-        return int(ffi.cast("uintptr_t", self._ptr))
+        return self._address
 
     @property
     def size(self) -> int:
         """Mapped bytes (a page multiple)."""
-        return self._size
+        return int(self._m.len)
+
+    @property
+    def _size(self) -> int:
+        return int(self._m.len)
 
     @property
     def protection(self) -> Protection:
@@ -103,11 +112,11 @@ class Region:
 
     @property
     def locked(self) -> bool:
-        return self._locked
+        return bool(self._m.locked) and not self.freed
 
     @property
     def freed(self) -> bool:
-        return self._freed
+        return bool(self._m.addr == ffi.NULL)
 
     @property
     def secret(self) -> bool:
@@ -121,17 +130,12 @@ class Region:
         return view if self._protection == Protection.READ_WRITE else view.toreadonly()
 
     def _check(self) -> None:
-        if self._freed:
+        if self.freed:
             raise RegionFreedError(f"region at {self.address:#x} has been freed")
 
-    def __del__(self) -> None:
-        if not getattr(self, "_freed", True):
-            lib.sm_free(self._ptr, self._size, 1 if self._locked else 0)
-            self._freed = True
-
     def __repr__(self) -> str:
-        state = "freed" if self._freed else self._protection.name
-        return f"<Region {self.address:#x} size={self._size} {state} locked={self._locked}>"
+        state = "freed" if self.freed else self._protection.name
+        return f"<Region {self.address:#x} size={self._size} {state} locked={self.locked}>"
 
 
 def _region(region: object) -> Region:
@@ -172,13 +176,19 @@ def free(region: Region) -> None:
     unlocked by then); a second free raises RegionFreedError.
     """
     region = _region(region)
-    with region._guard:
-        region._check()
-        code = lib.sm_free(region._ptr, region._size, 1 if region._locked else 0)
-        if code:
-            raise ProtectionError(f"could not free region (munmap failed: {_strerror(code)})", code)
-        region._freed = True
-        region._locked = False
+    release(region, None)
+
+
+def release(region: Region, keep: Protection | None) -> None:
+    """Free the region (``keep`` None) or quarantine it; a no-op once released.
+
+    Takes no Python lock: the C call claims the mapping atomically, so an
+    exception at any instant leaves it either released or still owned.
+    """
+    code = lib.sm_mapping_release(region._m, -1 if keep is None else int(keep))
+    if code:
+        failed = "munmap" if keep is None else "mprotect"  # what sm_free / sm_quarantine report
+        raise ProtectionError(f"could not release region ({failed} failed: {_strerror(code)})", code)
 
 
 def quarantine(region: Region, protection: Protection) -> None:
@@ -188,13 +198,9 @@ def quarantine(region: Region, protection: Protection) -> None:
     The region counts as freed afterwards (its pages are never reused).
     """
     region = _region(region)
-    with region._guard:
-        region._check()
-        code = lib.sm_quarantine(region._ptr, region._size, 1 if region._locked else 0, int(protection))
-        if code:
-            raise ProtectionError(f"could not quarantine region ({_strerror(code)})", code)
-        region._freed = True
-        region._locked = False
+    if not isinstance(protection, Protection):
+        raise InvalidTypeError(f"protection must be a Protection, not {type(protection).__name__}")
+    release(region, protection)
 
 
 def lock(region: Region) -> None:
@@ -206,12 +212,11 @@ def lock(region: Region) -> None:
     with region._guard:
         region._check()
         if region._secret:
-            region._locked = True
             return
         code = lib.sm_lock(region._ptr, region._size)
         if code:
             raise lock_error(code, region._size)
-        region._locked = True
+        region._m.locked = 1
 
 
 def unlock(region: Region) -> None:
@@ -222,7 +227,7 @@ def unlock(region: Region) -> None:
         code = lib.sm_unlock(region._ptr, region._size)
         if code:
             raise ProtectionError(f"munlock failed ({_strerror(code)})", code)
-        region._locked = False
+        region._m.locked = 0
 
 
 def protect(region: Region, protection: Protection) -> None:

@@ -73,6 +73,22 @@ int sm_quarantine(void *addr, size_t len, int locked, int prot)
     return sm_protect(addr, len, prot);
 }
 
+int sm_mapping_release(sm_mapping *m, int keep)
+{
+    void *addr = InterlockedExchangePointer(&m->addr, NULL);
+    if (addr == NULL)
+        return 0;
+    int e = keep < 0 ? sm_free(addr, m->len, m->locked) : sm_quarantine(addr, m->len, m->locked, keep);
+    if (e)
+        InterlockedExchangePointer(&m->addr, addr);
+    return e;
+}
+
+void sm_mapping_finalize(sm_mapping *m)
+{
+    sm_mapping_release(m, -1);
+}
+
 int sm_lock(void *addr, size_t len)
 {
     return VirtualLock(addr, len) ? 0 : win_errno();

@@ -59,7 +59,7 @@ def _raise_create_error(code: int, step: int, size: int, inner_len: int) -> None
         raise InvalidArgumentError(f"size {size} is too large for a guarded buffer")
     if step == lib.SM_STEP_LOCK:
         raise lock_error(code, inner_len)
-    if step == lib.SM_STEP_MAP:
+    if step == lib.SM_STEP_MAP or (step == lib.SM_STEP_GUARD and code == _errno.ENOMEM):
         raise AllocationError(
             f"could not map a guarded buffer of {size} bytes ({os.strerror(code)})", code, size
         )
@@ -87,9 +87,13 @@ class Buffer:
     fork(), ForkedError.
     """
 
-    __slots__ = ("__weakref__", "_b", "_gen", "_guard", "_protection")
+    __slots__ = ("__weakref__", "_b", "_gen", "_guard", "_owned", "_protection")
 
-    def __init__(self, size: int, *, mlock: policy.MlockPolicy | str | None = None, _flags: int = 0) -> None:
+    def __init__(
+        self, size: int, *, mlock: policy.MlockPolicy | str | None = None, _flags: int = 0, _owned: bool = False
+    ) -> None:
+        """``_owned``: the buffer belongs to a Secret from birth; purge() leaves it to
+        the Secret layer, which retires its borrows first."""
         if size.__class__ is not int or not 0 < size <= MAX_SIZE:
             size = check_size(size)
         mode = policy.lock_mode(mlock)
@@ -103,6 +107,7 @@ class Buffer:
         self._gen = fork_state.generation
         self._guard = threading.Lock()
         self._protection = _READ_WRITE
+        self._owned = _owned
         _register(self)
         if b.lock_errno:
             policy.warn_unlocked(lock_error(b.lock_errno, b.inner_len))
@@ -114,13 +119,15 @@ class Buffer:
         """A buffer holding a copy of ``src``; writable sources are wiped after the copy.
 
         A ``bytes`` source is copied but cannot be wiped: it stays in the
-        caller's memory. Pass a bytearray to have the library erase it.
+        caller's memory. Pass a bytearray to have the library erase it. Like
+        every filled constructor, returns the buffer frozen (melt() to write).
         """
-        ptr, n, writable = source(src)
+        ptr, n, writable = source(src, empty="size must be at least 1, got 0")
         buf = cls(n, mlock=mlock)
         ffi.memmove(buf._b.data, ptr, n)
         if writable:
             lib.sm_wipe(ptr, n)
+        buf.freeze()
         return buf
 
     @classmethod
@@ -129,6 +136,7 @@ class Buffer:
         buf = cls(size, mlock=mlock)
         try:
             fill_random(buf._b.data, buf._b.size)
+            buf.freeze()
         except BaseException:
             buf.destroy()
             raise
@@ -149,6 +157,7 @@ class Buffer:
             filled = fill_from(readinto, buf.view())
             if filled < size:
                 raise InvalidArgumentError(f"reader ended after {filled} of {size} bytes")
+            buf.freeze()
         except BaseException:
             buf.destroy()
             raise
@@ -181,6 +190,7 @@ class Buffer:
                 raise InvalidArgumentError("reader yielded no data")
             exact = cls(filled, mlock=mlock)
             ffi.memmove(exact._b.data, buf._b.data, filled)
+            exact.freeze()
         finally:
             buf.destroy()
         return exact
@@ -198,8 +208,8 @@ class Buffer:
 
     @property
     def size(self) -> int:
-        """Data bytes."""
-        return int(self._b.size)
+        """Data bytes; 0 once destroyed (as memguard reports)."""
+        return int(self._b.size) if self._b.base else 0
 
     @property
     def alive(self) -> bool:
@@ -315,16 +325,31 @@ class Buffer:
         return BufferReader(self)
 
     def equal_to(self, other: Buffer | object) -> bool:
-        """Constant-time comparison of the data with another Buffer or bytes-like object."""
+        """Constant-time comparison of the data with another Buffer or bytes-like object.
+
+        Holds both buffers' locks (in a fixed order), so neither can be destroyed
+        or made NO_ACCESS meanwhile. Raises ProtectionError when either buffer
+        is NO_ACCESS, BufferDestroyedError when either is destroyed.
+        """
+        if not isinstance(other, Buffer):
+            ptr, n, _ = source(other)
+            with self._guard:
+                b = self._readable()
+                return n == b.size and bool(lib.sm_equal(b.data, ptr, n))
+        if other is self:
+            with self._guard:
+                self._readable()
+                return True
+        first, second = (self, other) if id(self) < id(other) else (other, self)
+        with first._guard, second._guard:
+            b, ob = self._readable(), other._readable()
+            return bool(ob.size == b.size and lib.sm_equal(b.data, ob.data, b.size))
+
+    def _readable(self) -> Any:
         b = self._live()
         if self._protection == Protection.NO_ACCESS:
-            raise ProtectionError("buffer is NO_ACCESS")
-        if isinstance(other, Buffer):
-            ob = other._live()
-            ptr, n = ob.data, int(ob.size)
-        else:
-            ptr, n, _ = source(other)
-        return n == b.size and bool(lib.sm_equal(b.data, ptr, n))
+            raise ProtectionError("buffer is NO_ACCESS; protect it READ_ONLY first")
+        return b
 
     def quarantine(self, protection: Protection) -> None:
         """Tear down like :meth:`destroy` but keep the pages reserved, wiped and
@@ -336,6 +361,16 @@ class Buffer:
                 _unregister(self)
         if code:
             raise ProtectionError(f"quarantine failed ({os.strerror(code)})", code)
+
+    def _release(self, keep: Protection | None) -> None:
+        """destroy() (``keep`` None) or quarantine(keep) without taking the buffer's
+        lock, for an owner that rules out concurrent use (a Secret whose gate is
+        closed): each step is one idempotent C call, so an exception at any
+        instant leaves the teardown done or resumable."""
+        code = lib.sm_buffer_destroy(self._b) if keep is None else lib.sm_buffer_quarantine(self._b, int(keep))
+        if code:
+            raise ProtectionError(f"teardown failed ({os.strerror(code)})", code)
+        _unregister(self)
 
     def seal(self, *, mlock: policy.MlockPolicy | str | None = None) -> Enclave:
         """Encrypt the data into an Enclave and destroy this buffer.
@@ -381,7 +416,9 @@ class Buffer:
 
 
 def destroy_all() -> None:
-    """Destroy every registered Buffer in one C call (purge's core).
+    """Destroy every registered Buffer in one C call (purge's core), except those
+    a Secret owns: purge retires those through their gates first, and one made
+    while purge runs belongs to a Secret that purge never saw.
 
     Each buffer's lock is held meanwhile, as destroy() holds it, so none of its
     methods runs while its pages go; buffers registered meanwhile are then
@@ -391,7 +428,7 @@ def destroy_all() -> None:
     code = 0
     try:
         for obj in registry.snapshot():
-            if isinstance(obj, Buffer):
+            if isinstance(obj, Buffer) and not obj._owned:
                 obj._guard.acquire()
                 held.append(obj)
         code = lib.sm_buffer_destroy_all([buf._b for buf in held], len(held))
@@ -401,7 +438,7 @@ def destroy_all() -> None:
                 _unregister(buf)
             buf._guard.release()
     for obj in registry.snapshot():
-        if isinstance(obj, Buffer):
+        if isinstance(obj, Buffer) and not obj._owned:
             obj.destroy()
     if code:
         raise ProtectionError(f"purge: a buffer's teardown failed ({os.strerror(code)})", code)

@@ -1,15 +1,27 @@
 """Coffer: the session key that seals every Enclave.
 
 The 32-byte key is never stored whole: two locked Buffers hold ``left`` and
-``right`` with ``key = left XOR BLAKE2b-256(right)``. A daemon thread
-re-randomises the split every 500 ms without changing the key, so a snapshot
-of one half at one moment is useless later. :meth:`Coffer.view` derives the key
-(in C) into a third locked Buffer, yields it, and wipes it; :meth:`Coffer.aead`
-derives it there only long enough to key one ChaCha20-Poly1305 object. No
-part of the key is ever a Python object.
+``right`` with ``key = left XOR BLAKE2b-256(right)``. The split is
+re-randomised without changing the key whenever the key is used and at least
+:data:`REKEY_INTERVAL` (500 ms) has passed since the last re-split, so a
+snapshot of one half at one moment is useless later. :meth:`Coffer.view` derives the key
+(in C) into a third locked Buffer, yields it, and wipes it; :meth:`Coffer.with_aead`
+derives it there only long enough to key one ChaCha20-Poly1305 object, which
+lives only inside a fork fence lease (see :mod:`.forkfence`). No part of the
+key is ever a Python object.
+
+Rekeying is due-time checked on use rather than run by a background thread:
+a thread would make every later fork() a multi-threaded fork (a deadlock risk,
+and a DeprecationWarning on Python 3.12+). The cost: while nothing uses the
+key, its halves are not re-randomised, so two partial reads of memory taken
+during one idle spell could be combined. That is acceptable because what the
+split defends against is a partial read (one half alone tells nothing about
+the key), and an idle process's halves still sit in locked, no-dump,
+wipe-on-fork buffers; the first use after an idle spell re-splits before it
+derives the key, so a half read before it is useless after it.
 
 Created lazily on first use (never at import), replaced by purge(), recreated
-in a forked child with its own thread. The thread stops at interpreter exit.
+in a forked child.
 
 Nonce budget: enclaves use random 96-bit nonces, so the chance of a nonce
 repeating after n seals is about n**2 / 2**97. The coffer allows
@@ -20,43 +32,54 @@ several seals at once (one Stream write) is granted whole or refused whole.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
+import sys
 import threading
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .._native import ffi, lib
-from ..errors import BorrowError, BufferDestroyedError, EntropyError, NonceBudgetError
+from ..errors import BorrowError, BufferDestroyedError, NonceBudgetError
 from .buffer import Buffer
+from .forkfence import drop_frames, fence
 from .policy import MlockPolicy
 from .registry import fork_state
+from .wipe import fill_random
 
 KEY_SIZE = 32
 REKEY_INTERVAL = 0.5
 NONCE_BUDGET = 1 << 32
 
+T = TypeVar("T")
+
 
 class Coffer:
-    """A split, periodically rekeyed 32-byte key in locked memory."""
+    """A split 32-byte key in locked memory, re-split on use once the last re-split is due."""
 
     def __init__(self, mlock: MlockPolicy | str | None = None) -> None:
         self._lock = threading.Lock()
+        # The nonce count has its own lock: code inside an AEAD lease spends seals
+        # and must never wait for the key lock (see with_aead).
+        self._budget = threading.Lock()
         self._viewer: int | None = None
-        self._left = Buffer.random(KEY_SIZE, mlock=mlock)
-        self._right = Buffer.random(KEY_SIZE, mlock=mlock)
-        self._scratch = Buffer(KEY_SIZE, mlock=mlock)
+        # The halves are rewritten by every re-split: read-write, not frozen.
+        # Owned: purge() replaces the coffer under its lock instead of
+        # unmapping the halves under a key derivation in another thread.
+        self._left = Buffer(KEY_SIZE, mlock=mlock, _owned=True)
+        self._right = Buffer(KEY_SIZE, mlock=mlock, _owned=True)
+        self._scratch = Buffer(KEY_SIZE, mlock=mlock, _owned=True)
+        fill_random(self._left._b.data, KEY_SIZE)
+        fill_random(self._right._b.data, KEY_SIZE)
         self._gen = fork_state.generation
         self._structs = (self._left._b, self._right._b, self._scratch._b)
         self._ptrs = (self._left._b.data, self._right._b.data, self._scratch._b.data)
         self._key_view = memoryview(ffi.buffer(self._scratch._b.data, KEY_SIZE)).toreadonly()
         self._seals = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._rekey_loop, name="securememory-coffer", daemon=True)
-        self._thread.start()
+        self._rekeyed = time.monotonic()
 
     @property
     def locked(self) -> bool:
@@ -76,73 +99,94 @@ class Coffer:
                 buf._live()
 
     def _spend(self, seals: int) -> None:
-        """Count ``seals`` against the nonce budget, all or none (lock held)."""
-        if self._seals + seals > NONCE_BUDGET:
-            raise NonceBudgetError(
-                f"this session key has sealed {self._seals} of {NONCE_BUDGET} enclaves allowed; "
-                "purge() to replace it"
-            )
-        self._seals += seals
+        """Count ``seals`` against the nonce budget, all or none."""
+        with self._budget:
+            if self._seals + seals > NONCE_BUDGET:
+                raise NonceBudgetError(
+                    f"this session key has sealed {self._seals} of {NONCE_BUDGET} enclaves allowed; "
+                    "purge() to replace it"
+                )
+            self._seals += seals
+
+    def _resplit(self, now: float) -> None:
+        """Re-randomise the split (lock held, buffers checked)."""
+        left, right, _ = self._ptrs
+        lib.sm_coffer_rekey(left, right)
+        self._rekeyed = now
+
+    def _derive(self) -> None:
+        """Re-split if due, then derive the key into the scratch buffer (lock held, buffers checked)."""
+        now = time.monotonic()
+        if now - self._rekeyed >= REKEY_INTERVAL:
+            self._resplit(now)
+        left, right, scratch = self._ptrs
+        lib.sm_coffer_key(left, right, scratch)
 
     def rekey(self) -> None:
         """Re-randomise the split without changing the key.
 
-        Raises EntropyError when getrandom fails; the split is then unchanged.
+        Raises BufferDestroyedError after destroy() (or purge), ForkedError in a forked child.
         """
         with self._lock:
-            if self.alive:
-                left, right, _ = self._ptrs
-                code = lib.sm_coffer_rekey(left, right)
-                if code:
-                    raise EntropyError(f"rekey: the kernel random number generator failed ({os.strerror(code)})")
+            self._check()
+            self._resplit(time.monotonic())
 
-    def _rekey_loop(self) -> None:
-        while not self._stop.wait(REKEY_INTERVAL):
-            if not self.alive:
-                return
-            with contextlib.suppress(EntropyError):  # the split stays valid; the next round tries again
-                self.rekey()
+    def with_aead(self, action: Callable[[ChaCha20Poly1305], T], seals: int = 0) -> T:
+        """``action(aead)`` with a ChaCha20-Poly1305 keyed with the session key; returns its result.
 
-    def aead(self, seals: int = 0) -> ChaCha20Poly1305:
-        """A ChaCha20-Poly1305 keyed with the session key; ``seals`` are counted
-        against the nonce budget first (all or none: NonceBudgetError).
-
-        The key is derived into the locked scratch buffer, copied into the AEAD
-        object and wiped before this returns. The object keeps its own copy of
-        the key inside OpenSSL while it lives: use it for one operation (one
-        enclave, one stream call) and drop it.
+        ``seals`` are counted against the nonce budget first (all or none:
+        NonceBudgetError). The key is derived into the locked scratch buffer,
+        copied into the AEAD object and wiped before ``action`` runs. The object
+        keeps its own copy of the key inside OpenSSL while it lives, so it exists
+        only while ``action`` runs, inside a fork fence lease: fork() waits for it.
+        ``action`` must not keep it; the locals of the frames an exception
+        unwinds from ``action`` are cleared. Raises BufferDestroyedError after
+        destroy(), ForkedError in a forked child.
         """
+        outer = sys.exc_info()[1]
         left_b, right_b, scratch_b = self._structs
         with self._lock:
             if not (self._gen == fork_state.generation and left_b.base and right_b.base and scratch_b.base):
                 self._check()
             if seals:
                 self._spend(seals)
-            left, right, scratch = self._ptrs
-            lib.sm_coffer_key(left, right, scratch)
+            self._derive()
+            # Entered under the key lock and never waiting for it inside: a fork
+            # taken inside a key view cannot wait for a lease that waits for the view.
+            fence.enter()
             try:
-                return ChaCha20Poly1305(self._key_view)
+                aead = ChaCha20Poly1305(self._key_view)
+            except BaseException:
+                fence.leave()
+                raise
             finally:
-                lib.sm_wipe(scratch, KEY_SIZE)
+                lib.sm_wipe(self._ptrs[2], KEY_SIZE)
+        try:
+            return action(aead)
+        except BaseException as e:
+            drop_frames(e, outer)
+            raise
+        finally:
+            del aead
+            fence.leave()
 
     def spend(self, seals: int) -> None:
-        """Count ``seals`` made with an :meth:`aead` object against the nonce budget."""
-        with self._lock:
-            self._spend(seals)
+        """Count ``seals`` made inside :meth:`with_aead` against the nonce budget."""
+        self._spend(seals)
 
     @contextlib.contextmanager
     def view(self, *, sealing: bool = False) -> Iterator[memoryview]:
         """Yield the key as a read-only view of locked memory, wiped on exit.
 
         ``sealing=True`` counts one seal against the nonce budget. The lock is
-        held until the block ends; :meth:`aead` is the short path.
+        held until the block ends; :meth:`with_aead` is the short path.
         """
         with self._lock:
             self._check()
             if sealing:
                 self._spend(1)
-            left, right, scratch = self._ptrs
-            lib.sm_coffer_key(left, right, scratch)
+            self._derive()
+            scratch = self._ptrs[2]
             self._viewer = threading.get_ident()
             try:
                 yield self._key_view
@@ -160,18 +204,15 @@ class Coffer:
             raise BorrowError("cannot destroy or purge the session key from inside a view of it")
 
     def destroy(self) -> None:
-        """Stop the rekey thread and destroy the key halves.
+        """Destroy the key halves and the scratch buffer (idempotent).
 
         Raises BorrowError when called from inside this thread's own key view
         (it would wait for itself).
         """
         self._refuse_inside_view()
-        self._stop.set()
         with self._lock:
             for buf in (self._left, self._right, self._scratch):
                 buf.destroy()
-        if self._thread is not threading.current_thread() and self._thread.ident is not None:
-            self._thread.join(timeout=2 * REKEY_INTERVAL)
 
 
 class _Holder:
@@ -200,16 +241,28 @@ def get_coffer(mlock: MlockPolicy | str | None = None) -> Coffer:
         return h.coffer
 
 
-def session_aead(mlock: MlockPolicy | str | None = None, seals: int = 0) -> ChaCha20Poly1305:
-    """:meth:`Coffer.aead` of the session Coffer (created on first use as by :func:`get_coffer`)."""
+def with_session_aead(
+    action: Callable[[ChaCha20Poly1305], T], mlock: MlockPolicy | str | None = None, seals: int = 0
+) -> T:
+    """:meth:`Coffer.with_aead` of the session Coffer (created on first use as by
+    :func:`get_coffer`, and again if a purge replaced it before ``action`` began)."""
     h = _holder
     coffer = h.coffer
     if coffer is None or h.generation != fork_state.generation:
         coffer = get_coffer(mlock)
+    began = False
+
+    def run(aead: ChaCha20Poly1305) -> T:
+        nonlocal began
+        began = True
+        return action(aead)
+
     try:
-        return coffer.aead(seals)
+        return coffer.with_aead(run, seals)
     except BufferDestroyedError:
-        return get_coffer(mlock).aead(seals)
+        if began:
+            raise
+    return get_coffer(mlock).with_aead(action, seals)
 
 
 def reset_coffer() -> None:
@@ -229,12 +282,5 @@ def _after_fork_in_child() -> None:
     _holder.coffer = None
 
 
-def _stop_at_exit() -> None:
-    coffer: Any = _holder.coffer
-    if coffer is not None and _holder.generation == fork_state.generation:
-        coffer._stop.set()
-
-
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-atexit.register(_stop_at_exit)

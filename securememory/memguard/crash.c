@@ -86,6 +86,18 @@ void sm_live_remove(int i)
     pthread_mutex_unlock(&table_lock);
 }
 
+/* Remove slot i only while it still names addr: a second call is a no-op. */
+void sm_live_remove_if(int i, void *addr)
+{
+    if (i < 0 || addr == NULL)
+        return;
+    pthread_mutex_lock(&table_lock);
+    int mine = i < n_slots && slot_at(i)->addr == addr;
+    pthread_mutex_unlock(&table_lock);
+    if (mine)
+        sm_live_remove(i);
+}
+
 /* In a forked child: the inherited entries belong to the parent's objects. */
 void sm_live_reset(void)
 {
@@ -195,8 +207,60 @@ static void on_fatal(int sig, siginfo_t *info, void *ctx)
         raise(sig);
 }
 
+/* An alternate signal stack for each thread that holds buffers, so the wipe
+ * also runs when the fault is a stack overflow (no stack left for a handler).
+ * A thread that already has one (faulthandler's) keeps it; ours is unmapped
+ * when its thread exits. */
+#define ALTSTACK_SIZE (64 * 1024)
+static pthread_key_t altstack_key;
+static pthread_once_t altstack_once = PTHREAD_ONCE_INIT;
+static __thread int altstack_ready;
+
+static void altstack_release(void *stack)
+{
+    stack_t off;
+    memset(&off, 0, sizeof off);
+    off.ss_flags = SS_DISABLE;
+    sigaltstack(&off, NULL);
+    sm_unmap(stack, ALTSTACK_SIZE);
+}
+
+static void altstack_key_create(void)
+{
+    pthread_key_create(&altstack_key, altstack_release);
+}
+
+int sm_crash_altstack(void)
+{
+    if (altstack_ready)
+        return 0;
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) {
+        altstack_ready = 1;
+        return 0;
+    }
+    pthread_once(&altstack_once, altstack_key_create);
+    void *stack;
+    int e = sm_map(ALTSTACK_SIZE, 0, &stack);
+    if (e)
+        return e;
+    stack_t ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_sp = stack;
+    ss.ss_size = ALTSTACK_SIZE;
+    if (sigaltstack(&ss, NULL) != 0) {
+        e = errno;
+        sm_unmap(stack, ALTSTACK_SIZE);
+        return e;
+    }
+    pthread_setspecific(altstack_key, stack);
+    altstack_ready = 1;
+    return 0;
+}
+
 int sm_crash_install(void)
 {
+    sm_crash_altstack();
     if (installed)
         return 0;
     struct sigaction sa;
@@ -236,6 +300,7 @@ int sm_crash_installed(void)
     return installed;
 }
 #else
+int sm_crash_altstack(void) { return 0; }
 int sm_crash_install(void) { return ENOTSUP; }
 int sm_crash_uninstall(void) { return 0; }
 int sm_crash_installed(void) { return 0; }

@@ -4,8 +4,9 @@ Stored as ``nonce (12) || ciphertext || tag (16)`` in ordinary memory: 28 bytes
 of overhead and nothing secret. Each seal draws a fresh random nonce and counts
 against the Coffer's nonce budget. Opening decrypts with ``decrypt_into``
 straight into a guarded Buffer, so plaintext is never a Python ``bytes``; the
-AEAD object is built over a view of the key in locked memory and dropped at
-once (it keeps a copy of the key inside OpenSSL while it lives).
+AEAD object is built over a view of the key in locked memory and lives only for
+the one operation, inside a fork fence lease (it keeps a copy of the key inside
+OpenSSL while it lives, and fork() waits for it).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .._native import ffi, lib
-from ..errors import DecryptionError, InvalidArgumentError, InvalidTypeError
+from ..errors import DecryptionError, InvalidTypeError
 from ..memcall.region import check_size
 from . import policy
 from .buffer import Buffer
-from .coffer import session_aead
+from .coffer import with_session_aead
 from .wipe import nonce_bytes, source, wipe_bytes
 
 NONCE_SIZE = 12
@@ -35,7 +36,8 @@ def seal_into(
     """Seal ``plaintext`` into ``out`` (exactly len(plaintext) + OVERHEAD bytes)."""
     nonce = nonce_bytes(NONCE_SIZE)
     out[:NONCE_SIZE] = nonce
-    session_aead(mlock, 1).encrypt_into(nonce, plaintext, None, out[NONCE_SIZE:])
+    body = out[NONCE_SIZE:]
+    with_session_aead(lambda aead: aead.encrypt_into(nonce, plaintext, None, body), mlock, 1)
 
 
 def decrypt_into(aead: ChaCha20Poly1305, sealed: memoryview | bytearray, out: Any) -> None:
@@ -66,9 +68,7 @@ class Enclave:
     __slots__ = ("_sealed",)
 
     def __init__(self, src: object, *, mlock: policy.MlockPolicy | str | None = None) -> None:
-        ptr, n, writable = source(src)
-        if n < 1:
-            raise InvalidArgumentError("cannot seal empty data")
+        ptr, n, writable = source(src, empty="cannot seal empty data")
         self._sealed = bytearray(n + OVERHEAD)
         seal_into(ffi.buffer(ptr, n), memoryview(self._sealed), policy.resolve(mlock))
         if writable:
@@ -107,7 +107,7 @@ class Enclave:
         """Plaintext bytes."""
         return max(0, len(self._sealed) - OVERHEAD)
 
-    def open(self, *, mlock: policy.MlockPolicy | str | None = None) -> Buffer:
+    def open(self, *, mlock: policy.MlockPolicy | str | None = None, _owned: bool = False) -> Buffer:
         """Decrypt into a new frozen Buffer.
 
         Raises DecryptionError (leaving nothing allocated) when the data fails to
@@ -118,9 +118,10 @@ class Enclave:
         if size < 1:
             raise DecryptionError(f"sealed data of {len(self._sealed)} bytes is shorter than its overhead")
         sealed = memoryview(self._sealed)
-        buf = Buffer(size, mlock=mlock)
+        buf = Buffer(size, mlock=mlock, _owned=_owned)
         try:
-            decrypt_into(session_aead(mlock), sealed, ffi.buffer(buf._b.data, size))
+            out = ffi.buffer(buf._b.data, size)
+            with_session_aead(lambda aead: decrypt_into(aead, sealed, out), mlock)
             buf.freeze()
         except BaseException:
             buf.destroy()

@@ -115,6 +115,7 @@ int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b)
 {
     size_t page = sm_page_size();
     FORK_HOOK();
+    sm_crash_altstack(); /* best effort: without one, a stack overflow dies unwiped */
     memset(b, 0, sizeof *b);
     b->slot = -1;
     b->gen = fork_generation;

@@ -60,6 +60,7 @@ int sm_coffer_rekey(unsigned char left[32], unsigned char right[32]);
 /* crash.c */
 int sm_live_add(void *addr, size_t len);
 void sm_live_remove(int slot);
+void sm_live_remove_if(int slot, void *addr);
 void sm_live_reset(void);
 size_t sm_live_count(void);
 /* Nonzero once the crash handler has left live pages NO_ACCESS. */
@@ -67,6 +68,8 @@ int sm_live_sealed(void);
 void sm_wipe_all(void);
 void sm_fatal_canary(size_t size);
 int sm_crash_install(void);
+/* Give the calling thread an alternate signal stack if it has none. */
+int sm_crash_altstack(void);
 int sm_crash_uninstall(void);
 int sm_crash_installed(void);
 

@@ -4,8 +4,9 @@ Each chunk (default 4 pages) is sealed like an Enclave: ``nonce || ciphertext
 || tag``. One ``write`` stores all its chunks in one allocation (a chunk is a
 memoryview into it) and keys one AEAD object for all of them; one
 ``readinto`` likewise decrypts every whole chunk it consumes straight into the
-caller's buffer with one AEAD object. The AEAD objects are dropped when the
-call returns (OpenSSL keeps a copy of the key while one lives). A chunk only
+caller's buffer with one AEAD object. Each AEAD object lives only for its call,
+inside a fork fence lease (OpenSSL keeps a copy of the key while one lives, and
+fork() waits for it). A chunk only
 partly read is decrypted into a single guarded scratch buffer owned by the
 stream, and its leftover resealed, so locked memory stays one chunk however
 large the stream grows.
@@ -19,12 +20,14 @@ import mmap
 import threading
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
 from .._native import ffi, lib
 from ..errors import DecryptionError, InvalidTypeError, NonceBudgetError, StreamEmptyError
 from ..memcall.region import check_size, page_size
 from . import policy
 from .buffer import Buffer
-from .coffer import get_coffer
+from .coffer import Coffer, get_coffer
 from .enclave import NONCE_SIZE, OVERHEAD, decrypt_into
 from .wipe import nonce_bytes, source
 
@@ -53,6 +56,44 @@ def _arena(size: int) -> memoryview:
                     region.madvise(_HUGEPAGE)
             return memoryview(region)
     return memoryview(bytearray(size))
+
+
+def _seal_chunks(
+    aead: ChaCha20Poly1305, src: memoryview, chunk: int, store: memoryview, nonces: memoryview
+) -> list[memoryview]:
+    """Seal ``src`` in chunks of ``chunk`` bytes back to back into ``store``, each
+    ``nonce || ciphertext || tag`` with the next nonce of ``nonces``; returns the chunks."""
+    n = len(src)
+    step = chunk + OVERHEAD
+    encrypt = aead.encrypt_into
+    sealed: list[memoryview] = []
+    append = sealed.append
+    at = 0
+    for offset in range(0, n - chunk, chunk):
+        nonce = nonces[:NONCE_SIZE]
+        nonces = nonces[NONCE_SIZE:]
+        out = store[at : at + step]
+        out[:NONCE_SIZE] = nonce
+        encrypt(nonce, src[offset : offset + chunk], None, out[NONCE_SIZE:])
+        append(out)
+        at += step
+    last = len(sealed) * chunk
+    out = store[at:]
+    out[:NONCE_SIZE] = nonces
+    encrypt(nonces, src[last:], None, out[NONCE_SIZE:])
+    append(out)
+    return sealed
+
+
+def _open_chunks(aead: ChaCha20Poly1305, chunks: Any, view: memoryview) -> None:
+    """Decrypt ``chunks`` back to back into ``view`` with ``aead`` (DecryptionError on any failure)."""
+    offset = 0
+    for sealed in chunks:
+        length = len(sealed) - OVERHEAD
+        if length < 1 or offset + length > len(view):
+            raise DecryptionError(f"sealed data of {len(sealed)} bytes is malformed")
+        decrypt_into(aead, sealed, view[offset : offset + length])
+        offset += length
 
 
 class Stream:
@@ -97,31 +138,12 @@ class Stream:
             return 0
         chunk = self._chunk_size
         count = -(-n // chunk)
-        step = chunk + OVERHEAD
         store = _arena(n + count * OVERHEAD)
         nonces = memoryview(nonce_bytes(NONCE_SIZE * count))
         src = memoryview(ffi.buffer(ptr, n))
-        sealed: list[memoryview] = []
-        append = sealed.append
         with self._lock:
-            encrypt = get_coffer(self._mlock).aead(count).encrypt_into
-            try:
-                at = 0
-                for offset in range(0, n - chunk, chunk):
-                    nonce = nonces[:NONCE_SIZE]
-                    nonces = nonces[NONCE_SIZE:]
-                    out = store[at : at + step]
-                    out[:NONCE_SIZE] = nonce
-                    encrypt(nonce, src[offset : offset + chunk], None, out[NONCE_SIZE:])
-                    append(out)
-                    at += step
-                offset = (count - 1) * chunk
-                out = store[at:]
-                out[:NONCE_SIZE] = nonces
-                encrypt(nonces, src[offset:], None, out[NONCE_SIZE:])
-                append(out)
-            finally:
-                del encrypt
+            coffer = get_coffer(self._mlock)
+            sealed = coffer.with_aead(lambda aead: _seal_chunks(aead, src, chunk, store, nonces), count)
             self._chunks.extend(sealed)
             self._size += n
         if writable:
@@ -159,48 +181,51 @@ class Stream:
         if want == 0:
             return 0
         dst = memoryview(ffi.buffer(ptr, want))
-        done = 0
         with self._lock:
-            chunks = self._chunks
-            if not chunks:
+            if not self._chunks:
                 return 0
             coffer = get_coffer(self._mlock)
-            aead = coffer.aead()
-            try:
-                while chunks:
-                    sealed = chunks[0]
-                    length = len(sealed) - OVERHEAD
-                    if length < 1:
-                        raise DecryptionError(f"sealed data of {len(sealed)} bytes is malformed")
-                    if length <= want - done:
-                        decrypt_into(aead, sealed, dst[done : done + length])
-                        chunks.popleft()
-                        done += length
-                        if done == want:
-                            break
-                        continue
-                    take = want - done
-                    plain = self._scratch_view(length)
-                    plain_ptr = ffi.from_buffer(plain)
-                    try:
-                        decrypt_into(aead, sealed, plain)
-                        coffer.spend(1)
-                        rest = bytearray(length - take + OVERHEAD)
-                        nonce = nonce_bytes(NONCE_SIZE)
-                        rest[:NONCE_SIZE] = nonce
-                        aead.encrypt_into(nonce, plain[take:], None, memoryview(rest)[NONCE_SIZE:])
-                        ffi.memmove(ptr + done, plain_ptr, take)
-                    finally:
-                        lib.sm_wipe(plain_ptr, length)
-                    chunks[0] = memoryview(rest)
-                    done += take
-                    break
-            except (DecryptionError, NonceBudgetError):
-                if not done:
-                    raise
-            finally:
-                self._size -= done
-                del aead
+            return coffer.with_aead(lambda aead: self._read_chunks(aead, coffer, ptr, dst))
+
+    def _read_chunks(self, aead: ChaCha20Poly1305, coffer: Coffer, ptr: Any, dst: memoryview) -> int:
+        """readinto's work with ``aead`` (stream lock held); returns bytes read."""
+        chunks = self._chunks
+        want = len(dst)
+        done = 0
+        try:
+            while chunks:
+                sealed = chunks[0]
+                length = len(sealed) - OVERHEAD
+                if length < 1:
+                    raise DecryptionError(f"sealed data of {len(sealed)} bytes is malformed")
+                if length <= want - done:
+                    decrypt_into(aead, sealed, dst[done : done + length])
+                    chunks.popleft()
+                    done += length
+                    if done == want:
+                        break
+                    continue
+                take = want - done
+                plain = self._scratch_view(length)
+                plain_ptr = ffi.from_buffer(plain)
+                try:
+                    decrypt_into(aead, sealed, plain)
+                    coffer.spend(1)
+                    rest = bytearray(length - take + OVERHEAD)
+                    nonce = nonce_bytes(NONCE_SIZE)
+                    rest[:NONCE_SIZE] = nonce
+                    aead.encrypt_into(nonce, plain[take:], None, memoryview(rest)[NONCE_SIZE:])
+                    ffi.memmove(ptr + done, plain_ptr, take)
+                finally:
+                    lib.sm_wipe(plain_ptr, length)
+                chunks[0] = memoryview(rest)
+                done += take
+                break
+        except (DecryptionError, NonceBudgetError):
+            if not done:
+                raise
+        finally:
+            self._size -= done
         return done
 
     def next(self) -> Buffer:
@@ -240,20 +265,11 @@ class Stream:
         """Decrypt ``chunks`` back to back into ``out`` (exactly their plaintext size)
         with one AEAD object; wipes ``out`` and raises DecryptionError on any failure."""
         view = memoryview(out)
-        aead = get_coffer(self._mlock).aead()
         try:
-            offset = 0
-            for sealed in chunks:
-                length = len(sealed) - OVERHEAD
-                if length < 1 or offset + length > len(view):
-                    raise DecryptionError(f"sealed data of {len(sealed)} bytes is malformed")
-                decrypt_into(aead, sealed, view[offset : offset + length])
-                offset += length
+            get_coffer(self._mlock).with_aead(lambda aead: _open_chunks(aead, chunks, view))
         except BaseException:
             lib.sm_wipe(ffi.from_buffer(view), len(view))
             raise
-        finally:
-            del aead
 
     def destroy(self) -> None:
         """Drop every chunk and the scratch buffer."""

@@ -12,13 +12,17 @@ import os
 from typing import Any
 
 from .._native import ffi, lib
-from ..errors import EntropyError, InvalidTypeError
+from ..errors import EntropyError, InvalidArgumentError, InvalidTypeError
 
 CData = Any
 
 
-def source(data: object) -> tuple[CData, int, bool]:
-    """A pointer to ``data``'s bytes, their count, and whether it can be wiped."""
+def source(data: object, *, empty: str | None = None) -> tuple[CData, int, bool]:
+    """A pointer to ``data``'s bytes, their count, and whether it can be wiped.
+
+    With ``empty``, an empty ``data`` raises InvalidArgumentError(empty) before
+    any pointer into it exists (an exception must not pin the caller's buffer).
+    """
     if isinstance(data, str):
         raise InvalidTypeError("expected a bytes-like object, not str (encode it into a bytearray first)")
     try:
@@ -27,6 +31,9 @@ def source(data: object) -> tuple[CData, int, bool]:
         raise InvalidTypeError(f"expected a bytes-like object, not {type(data).__name__}") from None
     if not view.c_contiguous:
         raise InvalidTypeError("expected a contiguous buffer")
+    if empty is not None and view.nbytes == 0:
+        view.release()
+        raise InvalidArgumentError(empty)
     writable = not view.readonly and not isinstance(data, bytes)
     return ffi.from_buffer(view, require_writable=False), view.nbytes, writable
 

@@ -1,0 +1,202 @@
+"""Borrows at the edges: escaped views, purge from another thread, Ctrl-C inside a
+borrow, and a stack overflow on a thread that holds secrets."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import faulthandler
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from securememory import SecretFactory, ViewEscapedError
+from securememory.memguard import Buffer, purge
+
+from .. import child, memory, raw
+from ..scenario import Environment, Result, scenario, verdict
+from .copies import _file, _scan, _Values
+
+SECRET = b"borrowed secret bytes, 48 of them, for the test"
+NEWER = b"N"
+
+
+def _map_over(address: int) -> bool:
+    """Map a page of NEWER bytes at ``address`` unless something is mapped there
+    (MAP_FIXED_NOREPLACE): what any later allocation could do with a freed range."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    start = address - address % page
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    got = libc.mmap(start, page, 3, 0x22 | 0x100000, -1, 0)  # RW, PRIVATE|ANONYMOUS|FIXED_NOREPLACE
+    if got is None or got == ctypes.c_void_p(-1).value:
+        return False
+    ctypes.memset(got, NEWER[0], page)
+    return True
+
+
+def escape_quarantine(env: Environment, backend: str = "protected") -> Result:
+    """A slice escapes a borrow; after close() its range must stay reserved, so no
+    newer mapping can land there and the stale slice faults instead of reading it."""
+
+    def fn(ctx: child.Context) -> None:
+        faulthandler.disable()
+        factory = SecretFactory(backend)
+        secret = factory.new(bytearray(SECRET))
+        kept: list[memoryview] = []
+        with contextlib.suppress(ViewEscapedError):
+            secret.with_bytes(lambda v: kept.append(v[:]))
+        secret.close()
+        _map_over(raw.address_of(kept[0]))
+        newer = [factory.new(bytearray(NEWER * len(SECRET))) for _ in range(200)]
+        ctx.report(bytes(kept[0][:4]).hex())  # must fault first
+        del newer
+
+    outcome = child.run(fn, env=env.child_env, timeout=30)
+    ok = outcome.signal == signal.SIGSEGV and outcome.reports == []
+    seen = f", read {outcome.reports}" if outcome.reports else ""
+    return verdict("escape_quarantine", ok, "killed by SIGSEGV", outcome.describe() + seen + env.note)
+
+
+def purge_in_flight(env: Environment, backend: str = "protected") -> Result:
+    """purge() while another thread borrows: the borrower then reads zeros (never a
+    newer secret), its exit harms nothing, and the secret is nowhere at exit."""
+
+    values = _Values()
+
+    def fn(ctx: child.Context) -> None:
+        factory = SecretFactory(backend)
+        secret = factory.from_file(_file(ctx, "secret"))  # a value only the parent knows
+        inside, purged, seen = threading.Event(), threading.Event(), []
+
+        def borrower() -> None:
+            with secret.borrow() as view:
+                inside.set()
+                purged.wait()
+                seen.append(view.tobytes() == bytes(len(view)))
+
+        t = threading.Thread(target=borrower)
+        t.start()
+        inside.wait()
+        purge()
+        newer = [factory.new(bytearray(NEWER * len(SECRET))) for _ in range(64)]
+        purged.set()
+        t.join()
+        intact = all(s.with_bytes(bytes) == NEWER * len(SECRET) for s in newer)
+        ctx.report({"zeros": seen == [True], "newer_intact": intact, "closed": secret.closed})
+        _scan(ctx, "secret")
+
+    try:
+        outcome = child.run(fn, observe=values.observe, env=env.child_env, timeout=30)
+    finally:
+        values.dir.cleanup()
+    report = outcome.reports[0] if outcome.reports else {}
+    copies = outcome.reports[1]["secret"] if len(outcome.reports) > 1 else None
+    ok = outcome.exit_code == 0 and report == {"zeros": True, "newer_intact": True, "closed": True} and copies == 0
+    return verdict(
+        "purge_in_flight",
+        ok,
+        "stale view reads zeros, newer secrets intact, 0 copies",
+        f"{outcome.describe()}, {report}, {copies} copies" + env.note,
+    )
+
+
+def interrupted_borrows(env: Environment) -> Result:
+    """Real SIGINTs land inside borrows on every backend, thousands of times: after
+    each KeyboardInterrupt no borrow is counted and no page is readable."""
+
+    def fn(ctx: child.Context) -> None:
+        libc_write = raw.readable
+        hits = leaks = 0
+        armed = [False]
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if armed[0]:
+                armed[0] = False
+                raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+        for backend in ("protected", "enclave", "legacy"):
+            secret = SecretFactory(backend).new(bytearray(SECRET))
+            addr = None if backend == "enclave" else secret.with_bytes(raw.address_of)
+            for i in range(700):
+                armed[0] = True
+                try:
+                    signal.setitimer(signal.ITIMER_REAL, 0.00002 + (i % 40) * 0.000004)
+                    for _ in range(40):
+                        with secret.borrow() as view:
+                            len(view)
+                        secret.with_bytes(len)
+                except KeyboardInterrupt:
+                    hits += 1
+                armed[0] = False
+                signal.setitimer(signal.ITIMER_REAL, 0.0)
+                if secret.borrows or (addr is not None and libc_write(addr)):
+                    leaks += 1
+            secret.close()
+        ctx.report({"hits": hits, "leaks": leaks})
+
+    outcome = child.run(fn, env=env.child_env, timeout=120)
+    report = outcome.reports[0] if outcome.reports else {}
+    ok = outcome.exit_code == 0 and report.get("leaks") == 0 and report.get("hits", 0) >= 100
+    return verdict(
+        "interrupted_borrows",
+        ok,
+        ">= 100 interrupts inside borrows, 0 counted or readable after",
+        f"{outcome.describe()}, {report}" + env.note,
+    )
+
+
+MARKER = bytes.fromhex("57ac0e57ac0e57ac0e57ac0e57ac0e57ac0e57ac0e57ac0e57ac0e57ac0e57ac")
+
+
+def stack_overflow_wipe(env: Environment) -> Result:
+    """A thread holding a buffer overflows its stack: the crash wipe still runs
+    (on that thread's alternate signal stack) before the process dies."""
+    where: dict[str, Any] = {}
+
+    def fn(ctx: child.Context) -> None:
+        faulthandler.disable()
+        sys.setrecursionlimit(1_000_000)
+        threading.stack_size(256 * 1024)
+
+        def deep(n: int) -> int:
+            return sum(map(deep, [n + 1]))  # every level goes through C
+
+        def thread() -> None:
+            b = Buffer.from_bytes(bytearray(MARKER))
+            ctx.checkpoint(b.address)
+            deep(0)
+
+        t = threading.Thread(target=thread)
+        t.start()
+        t.join()
+
+    def observe(pid: int, addr: int) -> None:
+        where["addr"] = addr
+        where["before"] = memory.read(pid, addr, len(MARKER))
+
+    outcome = child.run(
+        fn, observe=observe, at_exit=lambda pid: memory.read(pid, where["addr"], len(MARKER)), env=env.child_env
+    )
+    at_death = outcome.observations[-1] if outcome.observations else None
+    ok = outcome.signal == signal.SIGSEGV and where.get("before") == MARKER and at_death == bytes(len(MARKER))
+    state = "wiped" if at_death == bytes(len(MARKER)) else "NOT wiped" if at_death == MARKER else repr(at_death)
+    return verdict(
+        "stack_overflow_wipe",
+        ok,
+        "killed by SIGSEGV, buffer wiped at death",
+        f"{outcome.describe()}, buffer {state} at death" + env.note,
+    )
+
+
+scenario("escape_quarantine", "an escaped view faults after close; it never reads a newer secret")(escape_quarantine)
+scenario("purge_in_flight", "purge during a borrow: the stale view reads zeros, never a newer secret")(
+    purge_in_flight
+)
+scenario("interrupted_borrows", "Ctrl-C inside borrows leaves nothing counted or readable")(interrupted_borrows)
+scenario("stack_overflow_wipe", "a stack overflow still wipes every buffer before death")(stack_overflow_wipe)
