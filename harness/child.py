@@ -26,7 +26,7 @@ from typing import IO, Any, NoReturn
 
 from securememory.memguard import crash_wipe_installed, disable_crash_wipe, enable_crash_wipe
 
-from . import restrict
+from . import restrict, trace
 
 PTRACE_CONT = 7
 PTRACE_DETACH = 17
@@ -189,17 +189,20 @@ def run(
     timeout: float = 60.0,
     env: dict[str, str] | None = None,
     on_report: Callable[[Any], None] | None = None,
+    tracer: trace.Tracer | None = None,
 ) -> Outcome:
     """Fork; run ``fn(ctx)`` in the child; return its Outcome.
 
     ``observe(pid, value)`` runs in the parent at each ``ctx.checkpoint(value)``;
     its JSON-serialisable result goes back to the child. ``at_exit(pid)`` runs
     when the child is about to die, however it dies, with its memory intact.
-    ``restriction`` is applied in the child before ``fn``. ``on_report(value)``
-    runs in the parent as each report arrives (they are also kept in order).
+    ``restriction`` is applied in the child before ``fn``; then ``tracer``'s
+    filter, after which the parent runs ``tracer`` at each chosen syscall's entry.
+    ``on_report(value)`` runs in the parent as each report arrives (they are
+    also kept in order).
     """
     with tempfile.TemporaryFile() as errfile:
-        return _run(fn, errfile, observe, at_exit, restriction, timeout, env, on_report)
+        return _run(fn, errfile, observe, at_exit, restriction, timeout, env, on_report, tracer)
 
 
 def _run(
@@ -211,7 +214,9 @@ def _run(
     timeout: float,
     env: dict[str, str] | None,
     on_report: Callable[[Any], None] | None,
+    tracer: trace.Tracer | None = None,
 ) -> Outcome:
+    options = (PTRACE_O_TRACEEXIT if at_exit is not None else 0) | (tracer.options if tracer is not None else 0)
     to_parent_r, to_parent_w = os.pipe()
     to_child_r, to_child_w = os.pipe()
     sys.stdout.flush()
@@ -224,7 +229,7 @@ def _run(
             os.close(to_child_w)
             if env:
                 os.environ.update(env)
-            if at_exit is not None:
+            if options:
                 os.read(to_child_r, 1)  # wait until the parent has seized us
             if restriction is not None:
                 try:
@@ -232,6 +237,8 @@ def _run(
                 except restrict.RestrictError as e:
                     print(f"RestrictError: {e.strerror}", file=sys.stderr)
                     raise SystemExit(RESTRICTION_UNAVAILABLE) from None
+            if tracer is not None:
+                tracer.install()
             fn(Context(to_parent_w, to_child_r))
 
         child_main(errfile.fileno(), body)
@@ -241,14 +248,14 @@ def _run(
     outcome = Outcome(exit_code=None, signal=None, stderr="")
     deadline = time.monotonic() + timeout
     try:
-        if at_exit is not None:
-            if libc.ptrace(PTRACE_SEIZE, pid, None, PTRACE_O_TRACEEXIT) != 0:
+        if options:
+            if libc.ptrace(PTRACE_SEIZE, pid, None, options) != 0:
                 err = ctypes.get_errno()
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 raise ChildError(f"ptrace(PTRACE_SEIZE) failed: {os.strerror(err)}")
             os.write(to_child_w, b"g")
-        status = _supervise(pid, to_parent_r, to_child_w, observe, at_exit, on_report, outcome, deadline)
+        status = _supervise(pid, to_parent_r, to_child_w, observe, at_exit, on_report, outcome, deadline, tracer)
     finally:
         os.close(to_parent_r)
         os.close(to_child_w)
@@ -270,6 +277,7 @@ def _supervise(
     on_report: Callable[[Any], None] | None,
     outcome: Outcome,
     deadline: float,
+    tracer: trace.Tracer | None = None,
 ) -> int:
     """Serve checkpoints and reports, resume ptrace stops, and reap the child."""
     buf = bytearray()
@@ -315,5 +323,7 @@ def _supervise(
             inject = os.WSTOPSIG(st) if event == 0 else 0
             if event == PTRACE_EVENT_EXIT and at_exit is not None:
                 outcome.observations.append(at_exit(pid))
+            elif event == trace.PTRACE_EVENT_SECCOMP and tracer is not None:
+                tracer.stopped(pid)
             libc.ptrace(PTRACE_CONT, pid, None, inject)
     return status

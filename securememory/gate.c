@@ -258,10 +258,11 @@ void sm_gate_finish(sm_gate *g)
     mutex_unlock(&g->mu);
 }
 
-void sm_gate_resign(sm_gate *g)
+void sm_gate_resign(sm_gate *g, unsigned long owner)
 {
     mutex_lock(&g->mu);
-    g->closer = 0;
+    if (g->closer_id == owner)
+        g->closer = 0;
     cond_broadcast(&g->cv);
     mutex_unlock(&g->mu);
 }

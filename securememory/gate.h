@@ -31,7 +31,7 @@ void sm_gate_concealed(sm_gate *g);
 int sm_gate_close(sm_gate *g, unsigned long owner, int timeout_ms);
 void sm_gate_finish(sm_gate *g);
 /* The closer gives up (interrupted, or destroy failed): a later close resumes. */
-void sm_gate_resign(sm_gate *g);
+void sm_gate_resign(sm_gate *g, unsigned long owner);
 /* Close at once for purge, after any exposure under way: returns the borrows
  * in flight. The owner keeps their span reserved (wiped, still readable);
  * the last exit makes it NO_ACCESS. Call without the GIL. */

@@ -447,6 +447,12 @@ static PyObject *gate_borrow(PyObject *self, PyObject *keep)
     return (PyObject *)b;
 }
 
+/* The closer an event loop uses: never the owner of any borrow, so a borrow
+ * held by another task on the same thread is waited for, not refused. */
+#define LOOP_CLOSER 0UL
+
+static PyObject *finish_close(GateObject *gate, int rc, PyObject *teardown, unsigned long owner);
+
 static PyObject *gate_close(PyObject *self, PyObject *teardown)
 {
     GateObject *gate = (GateObject *)self;
@@ -461,10 +467,35 @@ static PyObject *gate_close(PyObject *self, PyObject *teardown)
         if (rc != SM_GATE_TIMEOUT)
             break;
         if (PyErr_CheckSignals()) {
-            sm_gate_resign(gate->g);
+            sm_gate_resign(gate->g, owner);
             return NULL;
         }
     }
+    return finish_close(gate, rc, teardown, owner);
+}
+
+static PyObject *gate_try_close(PyObject *self, PyObject *teardown)
+{
+    GateObject *gate = (GateObject *)self;
+    if (check_generation(gate))
+        return NULL;
+    int rc = sm_gate_close(gate->g, LOOP_CLOSER, 0);
+    if (rc == SM_GATE_TIMEOUT)
+        Py_RETURN_NONE;
+    return finish_close(gate, rc, teardown, LOOP_CLOSER);
+}
+
+static PyObject *gate_resign(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    GateObject *gate = (GateObject *)self;
+    if (gate->gen == generation)
+        sm_gate_resign(gate->g, LOOP_CLOSER);
+    Py_RETURN_NONE;
+}
+
+static PyObject *finish_close(GateObject *gate, int rc, PyObject *teardown, unsigned long owner)
+{
     if (rc == SM_GATE_CLOSED)
         Py_RETURN_FALSE;
     if (rc == SM_GATE_SELF) {
@@ -473,7 +504,7 @@ static PyObject *gate_close(PyObject *self, PyObject *teardown)
     }
     PyObject *r = PyObject_CallFunctionObjArgs(teardown, gate->escaped ? Py_True : Py_False, NULL);
     if (r == NULL) {
-        sm_gate_resign(gate->g);
+        sm_gate_resign(gate->g, owner);
         return NULL;
     }
     Py_DECREF(r);
@@ -540,6 +571,9 @@ static PyMethodDef gate_methods[] = {
     {"close", gate_close, METH_O,
      "close(teardown): refuse new borrows, wait for borrows in flight, call teardown(escaped). "
      "True when this call tore down, False when already closed."},
+    {"try_close", gate_try_close, METH_O,
+     "try_close(teardown): close() without waiting, for an event loop: None while borrows are in flight."},
+    {"resign", gate_resign, METH_NOARGS, "Give up a close begun by try_close (a later close resumes)."},
     {"retire", gate_retire, METH_NOARGS, "Close at once (purge); the number of borrows in flight."},
     {NULL, NULL, 0, NULL},
 };

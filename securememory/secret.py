@@ -26,7 +26,7 @@ import contextlib
 import traceback
 import weakref
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .reader import SecretReader
 
 T = TypeVar("T")
+_ACLOSE_POLL = 0.005  # seconds between aclose()'s looks at the borrows in flight
 
 _gate.configure(SecretClosedError, ViewEscapedError, ForkedError, BorrowError, ProtectionError, traceback.clear_frames)
 
@@ -127,6 +128,15 @@ class Secret(abc.ABC):
         """
         return self._gate.borrow(self)
 
+    def aborrow(self) -> AbstractAsyncContextManager[memoryview]:
+        """``async with secret.aborrow() as view``: :meth:`borrow` for coroutines.
+
+        The same borrow: awaiting inside it keeps the memory readable (and keeps
+        close() and aclose() waiting) until the block ends, so await only what
+        needs the secret.
+        """
+        return _AsyncBorrow(self._gate.borrow(self))
+
     def reader(self) -> SecretReader:
         """An io.RawIOBase over the secret (readinto copies out one borrow per call)."""
         from .reader import SecretReader
@@ -171,6 +181,25 @@ class Secret(abc.ABC):
             self._finished = True
             return
         self._gate.close(self._teardown)
+
+    async def aclose(self) -> None:
+        """:meth:`close` for coroutines: waits for borrows in flight, other tasks'
+        on this thread included, without blocking the event loop.
+
+        Awaiting it from inside one of the same task's borrows waits forever:
+        end the borrow first. If it is cancelled, a later close finishes.
+        """
+        import asyncio
+
+        if self._gate.forked:
+            self._finished = True
+            return
+        try:
+            while self._gate.try_close(self._teardown) is None:
+                await asyncio.sleep(_ACLOSE_POLL)
+        except BaseException:
+            self._gate.resign()
+            raise
 
     def _teardown(self, escaped: bool) -> None:
         self._destroy(Protection.NO_ACCESS if escaped else None)
@@ -230,6 +259,23 @@ class Secret(abc.ABC):
     __copy__ = _no_copy
     __deepcopy__ = _no_copy
     __getstate__ = _no_copy
+
+
+class _AsyncBorrow:
+    """An async context manager over one Borrow (whose C methods do the work)."""
+
+    __slots__ = ("_borrow",)
+
+    def __init__(self, borrow: _gate.Borrow) -> None:
+        self._borrow = borrow
+
+    async def __aenter__(self) -> memoryview:
+        return self._borrow.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        return self._borrow.__exit__(exc_type, exc, tb)
 
 
 def _alive(ref: weakref.ref[Secret]) -> Secret:

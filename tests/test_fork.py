@@ -19,8 +19,7 @@ MARKER = b"fork-marker-0123456789abcdef!!"
 @pytest.mark.parametrize("protection", [Protection.READ_WRITE, Protection.READ_ONLY, Protection.NO_ACCESS])
 def test_inherited_buffer_is_wiped_and_refused(protection: Protection) -> None:
     b = Buffer.from_bytes(bytearray(MARKER))
-    if protection != Protection.READ_WRITE:
-        b.protect(protection)
+    b.protect(protection)
     addr = b.address
     inner, inner_len = b.inner_span()
 

@@ -550,3 +550,60 @@ def test_nested_borrows_across_secrets_and_with_bytes_are_not_escapes(factory: S
     assert a.equals(a) and not a.equals(b)
     a.close()
     b.close()
+
+
+def test_aclose_waits_for_another_tasks_borrow_without_blocking_the_loop(digits: Secret) -> None:
+    import asyncio
+
+    async def main() -> list[str]:
+        events: list[str] = []
+        inside = asyncio.Event()
+
+        async def holder() -> None:
+            async with digits.aborrow() as view:
+                inside.set()
+                for _ in range(5):
+                    await asyncio.sleep(0.01)
+                    events.append("tick")
+                assert view.tobytes() == DIGITS
+            events.append("released")
+
+        task = asyncio.ensure_future(holder())
+        await inside.wait()
+        await digits.aclose()  # same thread, another task: waits, does not refuse
+        events.append("closed")
+        await task
+        return events
+
+    events = asyncio.run(main())
+    assert events == ["tick"] * 5 + ["released", "closed"]
+    assert digits.closed and digits.borrows == 0
+
+
+def test_cancelled_aclose_leaves_the_close_to_a_later_call(digits: Secret) -> None:
+    import asyncio
+
+    async def main() -> None:
+        inside, release = asyncio.Event(), asyncio.Event()
+
+        async def holder() -> None:
+            async with digits.aborrow():
+                inside.set()
+                await release.wait()
+
+        task = asyncio.ensure_future(holder())
+        await inside.wait()
+        closing = asyncio.ensure_future(digits.aclose())
+        await asyncio.sleep(0.02)
+        closing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await closing
+        release.set()
+        await task
+
+    asyncio.run(main())
+    assert digits.closed  # closing began: new borrows refused
+    with pytest.raises(SecretClosedError):
+        digits.with_bytes(bytes)
+    in_thread(digits.close)
+    assert digits.borrows == 0

@@ -5,6 +5,25 @@ The import order is the report's order.
 
 from . import faults  # isort: skip
 from . import copies  # isort: skip
-from . import borrows, dumps, forking, locking, memfd, signals, syscall_faults
+from . import teardown  # isort: skip
+from . import creation  # isort: skip
+from . import (
+    borrows,
+    canary,
+    crashes,
+    decryption,
+    dumps,
+    forking,
+    keys,
+    locking,
+    memfd,
+    purging,
+    scratch,
+    signals,
+    syscall_faults,
+)
 
-__all__ = ["borrows", "copies", "dumps", "faults", "forking", "locking", "memfd", "signals", "syscall_faults"]
+__all__ = [
+    "borrows", "canary", "copies", "crashes", "creation", "decryption", "dumps", "faults", "forking", "keys",
+    "locking", "memfd", "purging", "scratch", "signals", "syscall_faults", "teardown",
+]

@@ -33,7 +33,7 @@ class _Values:
     def observe(self, pid: int, msg: dict[str, Any]) -> Any:
         key = msg["key"]
         if msg["op"] == "file":
-            value = os.urandom(SIZE)
+            value = os.urandom(msg.get("size", SIZE))
             self.values[key] = value
             path = os.path.join(self.dir.name, key)
             with open(path, "wb") as f:
@@ -45,11 +45,15 @@ class _Values:
                 return False
             self.values[key] = data
             return True
-        return len(memory.find(pid, self.values[key], [tuple(s) for s in msg.get("exclude", [])]))
+        value = self.values[key]
+        if msg.get("middle"):  # a freed block's head is overwritten by the allocator; its middle is not
+            value = value[len(value) // 2 - 32 : len(value) // 2 + 32]
+        return len(memory.find(pid, value, [tuple(s) for s in msg.get("exclude", [])]))
 
 
-def _file(ctx: child.Context, key: str) -> str:
-    path: str = ctx.checkpoint({"op": "file", "key": key})
+def _file(ctx: child.Context, key: str, size: int = SIZE) -> str:
+    """Path of a file holding a fresh random value of ``size`` bytes, known to the parent as ``key``."""
+    path: str = ctx.checkpoint({"op": "file", "key": key, "size": size})
     return path
 
 
@@ -73,23 +77,23 @@ def _span(secret: Any) -> tuple[int, int]:
         return raw.address_of(view), len(view)
 
 
-def _run(fn: Any, env: Environment) -> tuple[dict[str, int], child.Outcome]:
-    values = _Values()
+def _run(fn: Any, env: Environment, values: _Values | None = None) -> tuple[dict[str, Any], child.Outcome]:
+    """Run ``fn`` observed by ``values`` (a fresh _Values by default); its reports merged, and its Outcome."""
+    values = values or _Values()
     try:
         outcome = child.run(fn, observe=values.observe, env=env.child_env)
     finally:
         values.dir.cleanup()
-    counts: dict[str, int] = {}
+    counts: dict[str, Any] = {}
     for report in outcome.reports:
         counts.update(report)
     return counts, outcome
 
 
-def use_after_close(env: Environment, sabotage: bool = False) -> Result:
+def use_after_close(env: Environment) -> Result:
     def fn(ctx: child.Context) -> None:
         secret = SecretFactory().create_random(SIZE)
-        if not sabotage:
-            secret.close()
+        secret.close()
         try:
             secret.with_bytes(len)
             ctx.report("no error")
@@ -102,7 +106,7 @@ def use_after_close(env: Environment, sabotage: bool = False) -> Result:
     return verdict("use_after_close", ok, "SecretClosedError, process survives", f"{said}; {outcome.describe()}")
 
 
-def wipe_on_close(env: Environment, backend: str = "protected", leak: bool = False) -> Result:
+def wipe_on_close(env: Environment, backend: str = "protected") -> Result:
     """After close(), no copy of the value anywhere in the child's memory."""
     name = f"wipe_on_close_{backend}"
 
@@ -110,10 +114,8 @@ def wipe_on_close(env: Environment, backend: str = "protected", leak: bool = Fal
         secret = SecretFactory(backend).create_random(SIZE)
         with secret.borrow() as view:
             ctx.checkpoint({"op": "learn", "key": "value", "address": raw.address_of(view)})
-            kept = bytes(view) if leak else None  # a copy the library must never make
         secret.close()
         _scan(ctx, "value")
-        del kept
 
     counts, outcome = _run(fn, env)
     found = counts.get("value")
@@ -122,7 +124,7 @@ def wipe_on_close(env: Environment, backend: str = "protected", leak: bool = Fal
     )
 
 
-def stray_copies(env: Environment, backend: str = "protected", leak: bool = False) -> Result:
+def stray_copies(env: Environment, backend: str = "protected") -> Result:
     """While alive: no copy outside the secret's own pages for each way in and out."""
     name = f"stray_copies_{backend}"
 
@@ -135,7 +137,6 @@ def stray_copies(env: Environment, backend: str = "protected", leak: bool = Fals
         _scan(ctx, "create_random", _span(secret))
 
         secret = factory.from_file(_file(ctx, "from_file"))
-        kept = secret.with_bytes(bytes) if leak else None
         _scan(ctx, "from_file", _span(secret))
 
         staging = bytearray(SIZE)
@@ -152,7 +153,6 @@ def stray_copies(env: Environment, backend: str = "protected", leak: bool = Fals
         out = bytearray(SIZE)
         secret.reader().readinto(out)
         _scan(ctx, "reader", _span(secret), (raw.address_of(memoryview(out)), SIZE))
-        del kept
 
     counts, outcome = _run(fn, env)
     expected = ["create_random", "from_file", "new_bytearray", "borrow", "reader"]
@@ -161,14 +161,13 @@ def stray_copies(env: Environment, backend: str = "protected", leak: bool = Fals
     return verdict(name, ok, "0 stray copies for each source", observed + env.note)
 
 
-def stray_copies_memguard(env: Environment, leak: bool = False) -> Result:
+def stray_copies_memguard(env: Environment) -> Result:
     """Enclave open and a Stream round trip leave no copy outside the result."""
 
     def fn(ctx: child.Context) -> None:
         staging = bytearray(SIZE)
         with open(_file(ctx, "enclave_open"), "rb", buffering=0) as f:
             f.readinto(staging)
-        kept = bytes(staging) if leak else None
         buf = Enclave(staging).open()
         _scan(ctx, "enclave_open", (buf.address, buf.size))
 
@@ -179,7 +178,6 @@ def stray_copies_memguard(env: Environment, leak: bool = False) -> Result:
         out = bytearray(SIZE)
         stream.readinto(out)
         _scan(ctx, "stream", (raw.address_of(memoryview(out)), SIZE))
-        del kept
 
     counts, outcome = _run(fn, env)
     keys = ["enclave_open", "stream"]
@@ -192,16 +190,15 @@ def stray_copies_memguard(env: Environment, leak: bool = False) -> Result:
     )
 
 
-def new_from_bytes(env: Environment, leak: bool = False) -> Result:
+def new_from_bytes(env: Environment) -> Result:
     """new(bytes): the caller's bytes is the one copy left, and the library adds none."""
 
     def fn(ctx: child.Context) -> None:
         with open(_file(ctx, "new_bytes"), "rb", buffering=0) as f:
             data = f.read()
-        kept = bytearray(data) if leak else None
         secret = SecretFactory().new(data)
         _scan(ctx, "new_bytes", _span(secret))
-        del data, kept
+        del data
 
     counts, outcome = _run(fn, env)
     found = counts.get("new_bytes")

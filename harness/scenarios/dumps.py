@@ -1,9 +1,7 @@
-"""Core dumps: no secret in a core taken live (gcore) or left by a crash."""
+"""Core dumps: no secret in a core taken live (gcore) or left by a crash; disable_core_dumps() lowers the limit."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import resource
 import shutil
@@ -13,26 +11,12 @@ import tempfile
 import time
 from typing import Any
 
+from securememory import memcall
+from securememory.memguard import disable_crash_wipe
+
 from .. import child, raw
 from ..scenario import Environment, Result, scenario, unsupported, verdict
-from .copies import _secret_and_buffer, _span, _Values
-
-MADV_DODUMP = 17
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-
-
-def _page_span(address: int, length: int) -> tuple[int, int]:
-    page = os.sysconf("SC_PAGE_SIZE")
-    start = address - address % page
-    return start, (address + length - start + page - 1) // page * page
-
-
-def _redump(address: int, length: int) -> None:
-    """Undo MADV_DONTDUMP on the pages holding a span (what a careless library would leave)."""
-    start, size = _page_span(address, length)
-    if _libc.madvise(start, size, MADV_DODUMP) != 0:
-        raise OSError(ctypes.get_errno(), "madvise(MADV_DODUMP)")
+from .copies import _secret_and_buffer, _Values
 
 
 def _count(path: str, value: bytes) -> int:
@@ -41,7 +25,7 @@ def _count(path: str, value: bytes) -> int:
     return data.count(value)
 
 
-def core_dump_live(env: Environment, sabotage: bool = False) -> Result:
+def core_dump_live(env: Environment) -> Result:
     """gcore of a child holding live secrets (a Buffer and a protected Secret) contains neither."""
     name = "core_dump_live"
     expected = "0 copies in the core"
@@ -63,11 +47,9 @@ def core_dump_live(env: Environment, sabotage: bool = False) -> Result:
         return {key: _count(path, v) for key, v in values.values.items()}
 
     def fn(ctx: child.Context) -> None:
-        secret, buf = _secret_and_buffer(ctx)
-        if sabotage:
-            _redump(*_span(secret))
-            _redump(buf.address, buf.size)
+        held = _secret_and_buffer(ctx)
         ctx.report(ctx.checkpoint({"op": "dump", "key": ""}))
+        del held
 
     try:
         outcome = child.run(fn, observe=observe, env=env.child_env, timeout=180)
@@ -100,8 +82,12 @@ def _find_core(pattern: str, cwd: str, since: float) -> str | None:
     return max(candidates, key=os.path.getmtime) if candidates else None
 
 
-def core_dump_crash(env: Environment, sabotage: bool = False) -> Result:
-    """A child that dies of SIGSEGV with core dumps enabled leaves no secret in its core."""
+def core_dump_crash(env: Environment) -> Result:
+    """A child that dies of SIGSEGV with core dumps enabled leaves no secret in its core.
+
+    The crash wipe is switched off in the child, so the core shows what
+    MADV_DONTDUMP alone keeps out (the crash wipe has its own scenario).
+    """
     name = "core_dump_crash"
     expected = "killed by SIGSEGV (named on stderr), core written, 0 copies in it"
     pattern = env.caps.core_pattern
@@ -116,14 +102,10 @@ def core_dump_crash(env: Environment, sabotage: bool = False) -> Result:
         _, hard = resource.getrlimit(resource.RLIMIT_CORE)
         resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
         os.chdir(workdir)
-        secret, buf = _secret_and_buffer(ctx)
-        if sabotage:
-            from securememory.memguard import disable_crash_wipe
-
-            disable_crash_wipe()
-            _redump(*_span(secret))
-            _redump(buf.address, buf.size)
-        raw.poke(0)
+        disable_crash_wipe()
+        held = _secret_and_buffer(ctx)
+        raw.poke(0)  # dies here, holding both
+        del held
 
     started = time.time()
     try:
@@ -142,3 +124,30 @@ def core_dump_crash(env: Environment, sabotage: bool = False) -> Result:
 
 scenario("core_dump_live", "a core taken from a live process (gcore) holds no secret")(core_dump_live)
 scenario("core_dump_crash", "a crash with core dumps enabled leaves no secret in the core")(core_dump_crash)
+
+
+def core_limit(env: Environment) -> Result:
+    """disable_core_dumps() sets the soft RLIMIT_CORE to 0 and keeps the hard one; hard=True lowers both."""
+    name = "core_limit"
+    expected = "soft 0 and hard kept; with hard=True, both 0"
+    if resource.getrlimit(resource.RLIMIT_CORE)[1] == 0:
+        return unsupported(name, expected, "the hard RLIMIT_CORE is already 0")
+
+    def fn(ctx: child.Context) -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+        memcall.disable_core_dumps()
+        soft_only = resource.getrlimit(resource.RLIMIT_CORE)
+        memcall.disable_core_dumps(hard=True)
+        both = resource.getrlimit(resource.RLIMIT_CORE)
+        ctx.report({"hard": hard, "soft_only": soft_only, "both": both})
+
+    outcome = child.run(fn, env=env.child_env)
+    if not outcome.reports:
+        return verdict(name, False, expected, f"no report; {outcome.describe()}: {outcome.stderr[-300:]}")
+    r = outcome.reports[0]
+    ok = r["soft_only"] == [0, r["hard"]] and r["both"] == [0, 0]
+    return verdict(name, ok, expected, f"default: {r['soft_only']}, hard=True: {r['both']} (hard was {r['hard']})")
+
+
+scenario("core_limit", "disable_core_dumps() lowers the soft limit (and the hard one only when asked)")(core_limit)

@@ -6,13 +6,10 @@ import signal
 from collections.abc import Callable
 
 from securememory import SecretFactory
-from securememory.memguard import Buffer
+from securememory.memguard import Buffer, disable_crash_wipe
 
 from .. import child, memory, raw
 from ..scenario import Environment, Result, scenario, verdict
-
-NO_GUARDS = 1  # securememory's private testing flag: guard pages left read-write
-NO_CANARY_CHECK = 2
 
 
 def _expect_signal(name: str, env: Environment, fn: Callable[[child.Context], None], sig: int) -> Result:
@@ -22,9 +19,9 @@ def _expect_signal(name: str, env: Environment, fn: Callable[[child.Context], No
     return verdict(name, outcome.died_of(sig), expected, outcome.describe() + said + env.note)
 
 
-def overflow_buffer(env: Environment, sabotage: bool = False) -> Result:
+def overflow_buffer(env: Environment) -> Result:
     def fn(ctx: child.Context) -> None:
-        buf = Buffer(32, _flags=NO_GUARDS if sabotage else 0)
+        buf = Buffer(32)
         raw.poke(buf.address + buf.size)  # first byte after the data
 
     return _expect_signal("overflow_buffer", env, fn, signal.SIGSEGV)
@@ -41,9 +38,9 @@ def overflow_secret(env: Environment, backend: str = "protected") -> Result:
     return _expect_signal("overflow_secret", env, fn, signal.SIGSEGV)
 
 
-def underflow_guard(env: Environment, sabotage: bool = False) -> Result:
+def underflow_guard(env: Environment) -> Result:
     def fn(ctx: child.Context) -> None:
-        buf = Buffer(32, _flags=NO_GUARDS if sabotage else 0)
+        buf = Buffer(32)
         inner, _ = buf.inner_span()
         raw.poke(inner - 1)  # last byte of the leading guard page
 
@@ -53,15 +50,20 @@ def underflow_guard(env: Environment, sabotage: bool = False) -> Result:
 MARK = b"\x5a" * 32
 
 
-def underflow_canary(env: Environment, sabotage: bool = False) -> Result:
-    """Corrupt the canary: SIGABRT at destroy, the message, and the other buffers wiped first."""
-    name = "underflow_canary"
+def underflow_canary(env: Environment, name: str = "underflow_canary", crash_wipe: bool = True) -> Result:
+    """Corrupt the canary: SIGABRT at destroy, the message, and the other buffers wiped first.
+
+    ``crash_wipe=False`` switches the crash wipe off in the child, so only the
+    canary abort's own wipe can clear the other buffer.
+    """
     seen: dict[str, int] = {}
 
     def fn(ctx: child.Context) -> None:
+        if not crash_wipe:
+            disable_crash_wipe()
         witness = Buffer(32)
         witness.view()[:] = MARK
-        victim = Buffer(32, _flags=NO_CANARY_CHECK if sabotage else 0)
+        victim = Buffer(32)
         ctx.checkpoint(witness.address)
         raw.poke(victim.address - 1, raw.peek(victim.address - 1) ^ 0xFF)
         victim.destroy()
@@ -86,24 +88,20 @@ def underflow_canary(env: Environment, sabotage: bool = False) -> Result:
     return verdict(name, ok, "SIGABRT at destroy, canary message, other buffers wiped", observed + env.note)
 
 
-def no_access_between_borrows(env: Environment, sabotage: bool = False) -> Result:
+def no_access_between_borrows(env: Environment) -> Result:
     def fn(ctx: child.Context) -> None:
         secret = SecretFactory("protected").create_random(32)
         with secret.borrow() as view:
             address = raw.address_of(view)
-            if sabotage:
-                raw.peek(address)  # inside the borrow: readable, so no fault
-                return
         raw.peek(address)
 
     return _expect_signal("no_access_between_borrows", env, fn, signal.SIGSEGV)
 
 
-def frozen_write(env: Environment, sabotage: bool = False) -> Result:
+def frozen_write(env: Environment) -> Result:
     def fn(ctx: child.Context) -> None:
         buf = Buffer(32)
-        if not sabotage:
-            buf.freeze()
+        buf.freeze()
         raw.poke(buf.address)
 
     return _expect_signal("frozen_write", env, fn, signal.SIGSEGV)

@@ -3,7 +3,6 @@ a fork taken while another thread seals or opens gives the child no session key.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import threading
@@ -14,14 +13,10 @@ from typing import Any
 from securememory import ForkedError, Stream
 from securememory.memguard import Buffer, get_coffer
 from securememory.memguard.coffer import KEY_SIZE
-from securememory.memguard.forkfence import fence
 
 from .. import child, memory, raw
 from ..scenario import Environment, Result, scenario, unsupported, verdict
 from .copies import SIZE, _secret_and_buffer, _Values
-from .dumps import _libc, _page_span
-
-MADV_KEEPONFORK = 19
 
 ZEROS, SECRET_REFUSED, BUFFER_REFUSED, NEW_BUFFER = 1, 2, 4, 8
 ALL = ZEROS | SECRET_REFUSED | BUFFER_REFUSED | NEW_BUFFER
@@ -46,14 +41,11 @@ def _grandchild(buf: Buffer, address: int, secret: object) -> int:
     return result
 
 
-def fork(env: Environment, sabotage: bool = False) -> Result:
+def fork(env: Environment) -> Result:
     values = _Values()
 
     def fn(ctx: child.Context) -> None:
         secret, buf = _secret_and_buffer(ctx)
-        if sabotage:
-            start, size = _page_span(*buf.inner_span())
-            _libc.madvise(ctypes.c_void_p(start), size, MADV_KEEPONFORK)
         address = buf.address
         pid = os.fork()
         if pid == 0:
@@ -120,7 +112,7 @@ class _KeyScan:
             return -1
 
 
-def fork_during_aead(env: Environment, sabotage: bool = False) -> Result:
+def fork_during_aead(env: Environment) -> Result:
     """Fork repeatedly while another thread streams (AEAD objects alive most of the
     time); the parent scans each grandchild's memory for the session key."""
     scan = _KeyScan()
@@ -128,8 +120,6 @@ def fork_during_aead(env: Environment, sabotage: bool = False) -> Result:
     def fn(ctx: child.Context) -> None:
         with get_coffer().view() as key:
             learned = ctx.checkpoint({"op": "learn", "address": raw.address_of(key)})
-        if sabotage:  # fork no longer waits for AEAD objects in flight
-            fence._others_hold = lambda me: False  # type: ignore[method-assign]
         stream = Stream()
         stop = threading.Event()
         rounds = [0]

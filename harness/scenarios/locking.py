@@ -44,13 +44,12 @@ def locked(env: Environment, mlock: str = "require") -> Result:
     return verdict(name, ok, expected, f"{' '.join(found) or 'nothing'}; {outcome.describe()}")
 
 
-def _restricted(name: str, expected: str, limit: int, fn: Any, sabotage: bool) -> Result:
-    """Run ``fn`` in a child under the restriction (``sabotage``: without it)."""
+def _restricted(name: str, expected: str, limit: int, fn: Any) -> Result:
+    """Run ``fn`` in a child under the restriction."""
     reason = restrict.supported()
     if reason:
         return unsupported(name, expected, reason)
-    restriction = None if sabotage else restrict.Restriction(limit)
-    outcome = child.run(fn, restriction=restriction, env={"SECUREMEMORY_MLOCK": "require"})
+    outcome = child.run(fn, restriction=restrict.Restriction(limit), env={"SECUREMEMORY_MLOCK": "require"})
     if outcome.unsupported:
         return unsupported(name, expected, outcome.unsupported)
     if not outcome.reports:
@@ -59,7 +58,7 @@ def _restricted(name: str, expected: str, limit: int, fn: Any, sabotage: bool) -
     return verdict(name, said["ok"] is True, expected, said["what"])
 
 
-def restricted_require_64k(env: Environment, sabotage: bool = False) -> Result:
+def restricted_require_64k(env: Environment) -> Result:
     def fn(ctx: child.Context) -> None:
         before = locked_bytes()
         try:
@@ -72,11 +71,11 @@ def restricted_require_64k(env: Environment, sabotage: bool = False) -> Result:
                         f"limit {e.limit_soft}, nothing left locked: {locked_bytes() == before}"})
 
     return _restricted(
-        "restricted_require_64k", "MemoryLockError (ENOMEM) naming the 64 KiB limit", LIMIT_64K, fn, sabotage
+        "restricted_require_64k", "MemoryLockError (ENOMEM) naming the 64 KiB limit", LIMIT_64K, fn
     )
 
 
-def restricted_require_0(env: Environment, sabotage: bool = False) -> Result:
+def restricted_require_0(env: Environment) -> Result:
     def fn(ctx: child.Context) -> None:
         try:
             SecretFactory("protected", mlock="require").create_random(32)
@@ -85,10 +84,10 @@ def restricted_require_0(env: Environment, sabotage: bool = False) -> Result:
             ctx.report({"ok": e.errno == errno.EPERM and e.limit_soft == 0,
                         "what": f"MemoryLockError errno {errno.errorcode[e.errno]}: {str(e)[:80]}..."})
 
-    return _restricted("restricted_require_0", "MemoryLockError (EPERM) with limit 0", 0, fn, sabotage)
+    return _restricted("restricted_require_0", "MemoryLockError (EPERM) with limit 0", 0, fn)
 
 
-def restricted_best_effort(env: Environment, sabotage: bool = False) -> Result:
+def restricted_best_effort(env: Environment) -> Result:
     def fn(ctx: child.Context) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -99,7 +98,7 @@ def restricted_best_effort(env: Environment, sabotage: bool = False) -> Result:
                     "what": f"created, warned: {warned}, locked: {secret.locked}, readable: {readable}"})
 
     return _restricted(
-        "restricted_best_effort", "proceeds unlocked, warns, reports locked=False", 0, fn, sabotage
+        "restricted_best_effort", "proceeds unlocked, warns, reports locked=False", 0, fn
     )
 
 
@@ -112,7 +111,7 @@ def restricted_enclave_10000(env: Environment, backend: str = "enclave") -> Resu
                     "what": f"{len(secrets)} secrets, values right: {right}, VmLck {locked_bytes()} bytes"})
 
     return _restricted(
-        "restricted_enclave_10000", "10,000 enclave secrets under 64 KiB, values intact", LIMIT_64K, fn, False
+        "restricted_enclave_10000", "10,000 enclave secrets under 64 KiB, values intact", LIMIT_64K, fn
     )
 
 

@@ -16,21 +16,21 @@ from ..scenario import Environment, Result, scenario, verdict
 from .copies import _file, _Values
 
 
-def caught_signal(env: Environment, signum: int = signal.SIGINT, sabotage: bool = False) -> Result:
-    """The child holds a secret, gets ``signum``, and must exit 128 + signum with it purged."""
+def caught_signal(env: Environment, signum: int = signal.SIGINT) -> Result:
+    """The child holds a protected and a legacy secret, gets ``signum``, and must exit 128 + signum
+    with both wiped."""
     name = f"signal_{signal.Signals(signum).name.lower()}"
     values = _Values()
 
     def fn(ctx: child.Context) -> None:
-        if sabotage:
-            signal.signal(signum, lambda s, f: os._exit(128 + s))  # exits without purging
-        else:
-            catch_interrupt()
+        catch_interrupt()
         secret = SecretFactory("protected").from_file(_file(ctx, "secret"))
+        legacy = SecretFactory("legacy").from_file(_file(ctx, "legacy"))
         buf = Buffer(32)
         ctx.checkpoint({"op": "kill", "key": "secret"})
         while True:  # the signal lands in the middle of library calls, locks held
             secret.with_bytes(len)
+            legacy.with_bytes(len)
             buf.wipe()
             buf.freeze()
             buf.melt()
@@ -42,7 +42,7 @@ def caught_signal(env: Environment, signum: int = signal.SIGINT, sabotage: bool 
         return values.observe(pid, msg)
 
     def at_exit(pid: int) -> int:
-        return len(memory.find(pid, values.values["secret"]))
+        return sum(len(memory.find(pid, value)) for value in values.values.values())
 
     try:
         outcome = child.run(fn, observe=observe, at_exit=at_exit, env=env.child_env, timeout=20)

@@ -464,6 +464,7 @@ SUBSET: tuple[Case, ...] = (
     Case("legacy.new", inject.Fault("mmap", 1, errno.ENOMEM)),
     Case("enclave.open", inject.Fault("mlock", 1, errno.ENOMEM)),
     Case("protected.close", inject.Fault("mprotect", 1, errno.ENOMEM)),
+    Case("legacy.close", inject.Fault("mprotect", 1, errno.ENOMEM)),
     Case("legacy.close", inject.Fault("munmap", 1, errno.EINVAL)),
     Case("coffer.rekey", inject.Fault("getrandom", 1, errno.EAGAIN)),
     Case("memcall.alloc_secret", inject.Fault("memfd_secret", 1, errno.ENOMEM)),

@@ -90,7 +90,7 @@ class Buffer:
     __slots__ = ("__weakref__", "_b", "_gen", "_guard", "_owned", "_protection")
 
     def __init__(
-        self, size: int, *, mlock: policy.MlockPolicy | str | None = None, _flags: int = 0, _owned: bool = False
+        self, size: int, *, mlock: policy.MlockPolicy | str | None = None, _owned: bool = False
     ) -> None:
         """``_owned``: the buffer belongs to a Secret from birth; purge() leaves it to
         the Secret layer, which retires its borrows first."""
@@ -100,7 +100,7 @@ class Buffer:
         crash.ensure_installed()
         # sm_buffer_destroy is the finalizer: C, idempotent, fork-aware
         b: Any = ffi.gc(ffi.new(_STRUCT), lib.sm_buffer_destroy)
-        code = lib.sm_buffer_create(size, mode, _flags, b)
+        code = lib.sm_buffer_create(size, mode, b)
         if code:
             _raise_create_error(code, b.failed_step, size, inner_length(size))
         self._b: Any = b

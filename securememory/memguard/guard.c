@@ -111,7 +111,7 @@ static int canary_intact(const unsigned char *inner, size_t len)
     return diff == 0;
 }
 
-int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b)
+int sm_buffer_create(size_t size, int lock_mode, sm_buffer *b)
 {
     size_t page = sm_page_size();
     FORK_HOOK();
@@ -135,11 +135,7 @@ int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b)
     unsigned char *inner = (unsigned char *)base + page;
 
     int step = SM_STEP_GUARD;
-    if (flags & SM_FLAG_NO_GUARDS)
-        e = sm_protect(base, total, SM_PROT_READ_WRITE);
-    else
-        e = sm_protect(inner, inner_len, SM_PROT_READ_WRITE);
-    if (e)
+    if ((e = sm_protect(inner, inner_len, SM_PROT_READ_WRITE)))
         goto fail;
     step = SM_STEP_ADVISE;
     if ((e = sm_advise(inner, inner_len, SM_ADV_DONTDUMP)) && e != ENOTSUP)
@@ -165,7 +161,6 @@ int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b)
     b->data = inner + inner_len - size;
     b->size = size;
     b->prot = SM_PROT_READ_WRITE;
-    b->flags = flags;
     canary_write(inner, inner_len - size);
     b->slot = sm_live_add(inner, inner_len);
     return 0;
@@ -201,8 +196,7 @@ static int scrub(const sm_buffer *b)
             return e;
     }
     sm_wipe(b->data, b->size);
-    if (!(b->flags & SM_FLAG_NO_CANARY_CHECK) &&
-        !canary_intact(b->inner, b->inner_len - b->size))
+    if (!canary_intact(b->inner, b->inner_len - b->size))
         sm_fatal_canary(b->size);
     sm_wipe(b->inner, b->inner_len);
     if (b->locked)

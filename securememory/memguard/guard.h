@@ -8,11 +8,6 @@
 #define SM_LOCK_REQUIRE 1
 #define SM_LOCK_BEST_EFFORT 2
 
-/* Private testing hooks: break one protection so the harness can prove that
- * its scenario for it fails. Never set by the library itself. */
-#define SM_FLAG_NO_GUARDS 1
-#define SM_FLAG_NO_CANARY_CHECK 2
-
 #define SM_STEP_MAP 1
 #define SM_STEP_GUARD 2
 #define SM_STEP_ADVISE 3
@@ -29,14 +24,13 @@ typedef struct sm_buffer {
     size_t size;
     int locked;
     int prot;             /* SM_PROT_* of the inner pages, as last set here */
-    int flags;
     int slot;             /* index in the live table */
     int failed_step;      /* SM_STEP_* when create failed */
     int lock_errno;       /* why best-effort locking left the pages unlocked */
     unsigned long gen;    /* fork generation at creation: a child only unmaps */
 } sm_buffer;
 
-int sm_buffer_create(size_t size, int lock_mode, int flags, sm_buffer *b);
+int sm_buffer_create(size_t size, int lock_mode, sm_buffer *b);
 /* Wipe, verify the canary (fatal on mismatch), unlock, unmap. Idempotent.
  * In a forked child (the pages were wiped at fork) it only unmaps, so it is
  * also the buffer's finalizer: no Python runs when a Buffer is collected. */
