@@ -371,19 +371,19 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "enclave_nonce_fixed", "nonce freshness", ENCLAVE_PY,
-        "    nonce = os.urandom(NONCE_SIZE)",
+        "    nonce = nonce_bytes(NONCE_SIZE)",
         "    nonce = bytes(NONCE_SIZE)",
         ("nonces_fresh",),
     ),
     Mutation(
         "stream_nonces_fixed", "nonce freshness", STREAM_PY,
-        "        nonces = memoryview(os.urandom(NONCE_SIZE * count))",
+        "        nonces = memoryview(nonce_bytes(NONCE_SIZE * count))",
         "        nonces = memoryview(bytes(NONCE_SIZE * count))",
         ("nonces_fresh",),
     ),
     Mutation(
         "stream_reseal_nonce_fixed", "nonce freshness", STREAM_PY,
-        "                    nonce = os.urandom(NONCE_SIZE)",
+        "                    nonce = nonce_bytes(NONCE_SIZE)",
         "                    nonce = bytes(NONCE_SIZE)",
         ("nonces_fresh",),
     ),
@@ -396,8 +396,8 @@ MUTATIONS: list[Mutation] = [
     # -- purge, registry, fork ----------------------------------------------------------
     Mutation(
         "purge_skips_buffers", "purge", "securememory/memguard/exits.py",
-        "    destroy_all()\n",
-        "",
+        "    for step in (*_before_purge, reset_coffer, destroy_all):\n",
+        "    for step in (*_before_purge, reset_coffer):\n",
         ("purge_wipes",),
     ),
     Mutation(
