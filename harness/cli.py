@@ -27,18 +27,28 @@ CapsSink = Callable[[dict[str, Any]], None]
 ResultSink = Callable[[Result], None]
 
 
-def run_all(names: list[str], on_caps: CapsSink, on_result: ResultSink) -> list[Result]:
-    """Run ``names`` in this process's children, handing on the environment, then each result as it completes."""
+def _ignore(value: Any) -> None:
+    pass
+
+
+def run_all(
+    names: list[str], on_caps: CapsSink = _ignore, on_result: ResultSink = _ignore
+) -> tuple[dict[str, Any], list[Result]]:
+    """The environment and the results of ``names``, run in this process's children;
+    each is also handed on as it is known (``on_caps``, then ``on_result`` per scenario)."""
     env = environment()
-    on_caps(asdict(env.caps))
+    caps = asdict(env.caps)
+    on_caps(caps)
     results = []
     for name in names:
         results.append(SCENARIOS[name].run(env))
         on_result(results[-1])
-    return results
+    return caps, results
 
 
-def run_restricted(names: list[str], on_caps: CapsSink, on_result: ResultSink) -> list[Result]:
+def run_restricted(
+    names: list[str], on_caps: CapsSink = _ignore, on_result: ResultSink = _ignore
+) -> tuple[dict[str, Any], list[Result]]:
     """Everything again, in a child without CAP_IPC_LOCK under RLIMIT_MEMLOCK 64 KiB."""
     reason = restrict.supported()
     if reason:
@@ -48,18 +58,20 @@ def run_restricted(names: list[str], on_caps: CapsSink, on_result: ResultSink) -
         run_all(names, ctx.report, lambda r: ctx.report(r.as_dict()))
 
     results: list[Result] = []
+    caps: dict[str, Any] = {}
 
     def received(value: dict[str, Any]) -> None:
         if "scenario" in value:
             results.append(Result(**value))
             on_result(results[-1])
         else:
+            caps.update(value)
             on_caps(value)
 
     outcome = child.run(fn, restriction=restrict.Restriction(), timeout=600, on_report=received)
     if not outcome.reports:
         raise SystemExit(f"the restricted run failed: {outcome.describe()}\n{outcome.stderr}")
-    return results
+    return caps, results
 
 
 def _table(rows: list[Result]) -> str:
@@ -124,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started_at = datetime.datetime.now(datetime.UTC)
     started = time.monotonic()
-    results = (run_restricted if args.profile == "restricted" else run_all)(names, on_caps, on_result)
+    _, results = (run_restricted if args.profile == "restricted" else run_all)(names, on_caps, on_result)
     elapsed = time.monotonic() - started
     if not args.json:
         print()
