@@ -500,6 +500,65 @@ MUTATIONS: list[Mutation] = [
         new="int sm_crash_altstack(void)\n{\n    if (1)\n        return 0;\n",
         scenarios=("stack_overflow_wipe",),
     ),
+    Mutation(
+        name="buffered_readers_accepted",
+        protection="buffered readers are refused: their heap buffer would keep a copy of the secret",
+        path="securememory/memguard/reading.py",
+        old='    if isinstance(reader, _BUFFERED) or hasattr(reader, "raw"):\n',
+        new="    if False:\n",
+        scenarios=("stray_copies_readers",),
+    ),
+    Mutation(
+        name="kdf_input_copied",
+        protection="crypto recipes read their secret inputs from a borrow and never copy them",
+        path="securememory/crypto.py",
+        old="            kdf.derive_into(material, out)\n",
+        new="            globals().setdefault('_kept', []).append(bytes(material))\n"
+        "            kdf.derive_into(material, out)\n",
+        scenarios=("stray_copies_crypto",),
+    ),
+    Mutation(
+        name="send_copies_the_secret",
+        protection="send() writes from the borrowed view of locked memory and never copies it",
+        path="securememory/transfer.py",
+        old="            done += os.write(fd, view[done:])\n",
+        new="            globals().setdefault('_kept', []).append(bytes(view[done:]))\n"
+        "            done += os.write(fd, view[done:])\n",
+        scenarios=("stray_copies_transfer",),
+    ),
+    Mutation(
+        name="getpass_keeps_the_line",
+        protection="getpass reads the terminal byte by byte into locked memory, never into a Python object",
+        path="securememory/sources.py",
+        old="        if byte in _END:\n            view[pos] = 0\n            return pos\n",
+        new=(
+            "        if byte in _END:\n            view[pos] = 0\n"
+            "            globals().setdefault('_kept', []).append(bytes(view[:pos]))\n            return pos\n"
+        ),
+        scenarios=("stray_copies_getpass",),
+    ),
+    Mutation(
+        name="equal_early_exit_c",
+        protection="constant_time",
+        path="securememory/memguard/guard.c",
+        old="    unsigned char d = 0;\n"
+        "    for (size_t i = 0; i < len; i++)\n"
+        "        d |= x[i] ^ y[i];\n"
+        "    return d == 0;\n",
+        new="    for (size_t i = 0; i < len; i++)\n"
+        "        if (x[i] != y[i])\n"
+        "            return 0;\n"
+        "    return 1;\n",
+        scenarios=("constant_time",),
+    ),
+    Mutation(
+        name="equal_early_exit_python",
+        protection="constant_time",
+        path="securememory/secret.py",
+        old="            return bool(lib.sm_equal(ffi.from_buffer(a), ffi.from_buffer(b), self._size))\n",
+        new="            return a == b  # memoryview comparison: stops at the first differing byte\n",
+        scenarios=("constant_time",),
+    ),
     # -- failing system calls -------------------------------------------------------
     Mutation(
         name="teardown_leaves_unwritable_pages_mapped",

@@ -79,6 +79,10 @@ class SourceReadError(SecureMemoryError, OSError):
     """A file a secret was to be read from could not be opened or read."""
 
 
+class TransferError(SecureMemoryError, OSError):
+    """A secret could not be sent to, or received from, another process (a pipe or socket)."""
+
+
 class StreamEmptyError(SecureMemoryError, EOFError):
     """next() or flush() on a Stream that holds no data."""
 
@@ -122,7 +126,8 @@ class MemoryLockError(SecureMemoryError):
     EPERM: the limit is 0 or locking is not permitted), ``requested`` bytes,
     ``limit_soft`` / ``limit_hard`` (RLIMIT_MEMLOCK, -1 for unlimited),
     ``locked`` (bytes this process already had locked, VmLck) and
-    ``cap_ipc_lock`` (whether CAP_IPC_LOCK was effective).
+    ``cap_ipc_lock`` (whether CAP_IPC_LOCK was effective); ``enclave`` is
+    True when it was raised on the enclave backend.
     """
 
     def __init__(
@@ -133,7 +138,10 @@ class MemoryLockError(SecureMemoryError):
         limit_hard: int,
         locked: int,
         cap_ipc_lock: bool,
+        *,
+        enclave: bool = False,
     ) -> None:
+        self.enclave = enclave
         self.errno = errno
         self.requested = requested
         self.limit_soft = limit_soft
@@ -159,13 +167,24 @@ class MemoryLockError(SecureMemoryError):
                 f"mlock of {self.requested} bytes failed ({_errno.errorcode.get(self.errno, self.errno)}): "
                 f"{limit}"
             )
+        advice = "" if self.enclave else "use the 'enclave' backend (constant locked memory), "
         remedy = (
             "raise the limit (`ulimit -l`, `docker run --ulimit memlock=-1:-1`, "
             "`prlimit --memlock`), grant CAP_IPC_LOCK (`--cap-add IPC_LOCK`, `setcap cap_ipc_lock+ep`), "
-            "use the 'enclave' backend (constant locked memory), or choose the mlock policy "
-            "'best_effort' (SECUREMEMORY_MLOCK=best_effort)"
+            f"{advice}or choose the mlock policy 'best_effort' (SECUREMEMORY_MLOCK=best_effort)"
         )
+        if self.enclave:
+            remedy += (
+                "; the 'enclave' backend locks each secret in full while it is filled or borrowed, "
+                "so the limit must fit the largest secret"
+            )
         return f"{cause}; to fix: {remedy}"
+
+    def on_enclave(self) -> MemoryLockError:
+        """The same error, raised on the enclave backend (whose advice differs)."""
+        return MemoryLockError(
+            self.errno, self.requested, self.limit_soft, self.limit_hard, self.locked, self.cap_ipc_lock, enclave=True
+        )
 
 
 __all__ = [
@@ -186,6 +205,7 @@ __all__ = [
     "SecureMemoryError",
     "SourceReadError",
     "StreamEmptyError",
+    "TransferError",
     "UnlockedMemoryWarning",
     "UnsupportedError",
     "ViewEscapedError",

@@ -13,15 +13,16 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from . import memcall
+from . import memcall, sources, transfer
 from ._native import ffi, lib
 from .backends.enclave import EnclaveSecret
 from .backends.legacy import LegacySecret
 from .backends.protected import ProtectedSecret
-from .errors import InvalidArgumentError, InvalidTypeError, SourceReadError
+from .errors import InvalidArgumentError, InvalidTypeError, MemoryLockError
+from .filling import fill_once
 from .memguard import Buffer, MlockPolicy
-from .memguard.buffer import fill_from, readinto_of
 from .memguard.policy import parse, resolve
+from .memguard.reading import fill_from, readinto_of
 from .memguard.wipe import fill_random, source
 from .secret import Secret
 
@@ -36,7 +37,7 @@ def _length(size: object) -> int:
     if not isinstance(size, int) or isinstance(size, bool):
         raise InvalidTypeError(f"secret length must be an int, not {type(size).__name__}")
     if size < 1 or size > memcall.region.MAX_SIZE:
-        raise InvalidArgumentError("invalid secret length")
+        raise InvalidArgumentError(f"invalid secret length: {size} (expected 1 to {memcall.region.MAX_SIZE} bytes)")
     return size
 
 
@@ -48,8 +49,8 @@ class SecretFactory:
     ``mlock``: "require", "best_effort" or "disabled"; None follows the process
     policy (``SECUREMEMORY_MLOCK``, default "require").
 
-    Every constructor raises InvalidArgumentError("invalid secret length") for
-    a size below 1 and MemoryLockError when locking is required and fails,
+    Every constructor raises InvalidArgumentError("invalid secret length: N ...")
+    for a size N below 1, MemoryLockError when locking is required and fails,
     leaving nothing allocated.
     """
 
@@ -72,21 +73,29 @@ class SecretFactory:
         """The policy this factory applies (its own, else the process policy now)."""
         return resolve(self._mlock)
 
-    def _make(self, size: int, fill: Callable[[memoryview], None]) -> Secret:
+    def _make(self, size: int, fill: Callable[[memoryview], object]) -> Secret:
         size = _length(size)
         mlock = self.mlock
         if self._backend == Backend.LEGACY:
             region = LegacySecret.allocate(size, mlock)
             try:
-                fill(region.view()[:size])
+                fill_once(fill, ffi.cast("unsigned char *", region.address), size)
                 return LegacySecret(region, size)
             except BaseException:
                 if not region.freed:
                     memcall.free(region)
                 raise
+        if self._backend == Backend.ENCLAVE:
+            try:
+                return self._fill_buffer(size, fill, mlock)
+            except MemoryLockError as e:
+                raise e.on_enclave() from None
+        return self._fill_buffer(size, fill, mlock)
+
+    def _fill_buffer(self, size: int, fill: Callable[[memoryview], object], mlock: MlockPolicy) -> Secret:
         buf = Buffer(size, mlock=mlock, _owned=True)
         try:
-            fill(buf.view())
+            fill_once(fill, buf._b.data, size)
             if self._backend == Backend.ENCLAVE:
                 return EnclaveSecret(buf, mlock)
             return ProtectedSecret(buf)
@@ -94,12 +103,33 @@ class SecretFactory:
             buf.destroy()
             raise
 
+    def create(self, size: int, fill: Callable[[memoryview], object]) -> Secret:
+        """A secret of ``size`` bytes written in place by ``fill(view)``.
+
+        ``view`` is a writable memoryview of the secret's own locked memory
+        (on the enclave backend, of locked scratch memory that is sealed and
+        wiped afterwards), zero-filled; ``fill`` writes into it, for example
+        with ``readinto``, ``Scrypt.derive_into`` or ``AEAD.decrypt_into``.
+        Its return value is ignored. When ``fill`` returns, the view is
+        released and the memory becomes inaccessible (or sealed).
+
+        If ``fill`` raises, what it wrote is wiped, nothing stays allocated,
+        and its exception propagates. If ``fill`` kept a slice or an export of
+        the view (the view itself is released and so harmless), the secret is
+        wiped and freed as well and ViewEscapedError is raised; the kept slice
+        must not be used (it faults). InvalidTypeError when ``fill`` is not
+        callable.
+        """
+        if not callable(fill):
+            raise InvalidTypeError(f"fill must be callable, not {type(fill).__name__}")
+        return self._make(size, fill)
+
     def new(self, data: object) -> Secret:
         """A secret holding a copy of ``data``; a writable ``data`` is wiped afterwards.
 
         A ``bytes`` is accepted but cannot be wiped: it remains the caller's copy.
         """
-        ptr, n, writable = source(data, empty="invalid secret length")
+        ptr, n, writable = source(data, empty="invalid secret length: 0 (expected 1 or more bytes)")
 
         def copy(view: memoryview) -> None:
             ffi.memmove(ffi.from_buffer(view), ptr, n)
@@ -121,7 +151,9 @@ class SecretFactory:
         """A secret of exactly ``size`` bytes read with ``reader.readinto`` into locked memory.
 
         Raises InvalidArgumentError (after wiping what was read) when the reader
-        ends early, InvalidTypeError when it has no ``readinto``.
+        ends early, InvalidTypeError when it has no ``readinto`` or is buffered
+        (see :mod:`securememory.memguard.reading`), SourceReadError when a
+        non-blocking reader has no data ready.
         """
         readinto = readinto_of(reader)
 
@@ -132,24 +164,39 @@ class SecretFactory:
 
         return self._make(size, read)
 
-    def from_file(self, path: str | os.PathLike[str]) -> Secret:
-        """A secret holding the whole file at ``path``, read unbuffered into locked memory.
+    def from_file(self, path: str | os.PathLike[str], *, any_file: bool = False) -> Secret:
+        """The whole file at ``path``, read unbuffered into locked memory.
 
-        Raises SourceReadError (an OSError) when the file cannot be opened or read,
-        InvalidArgumentError("invalid secret length") when it is empty.
+        Opened non-blocking, so a FIFO with no writer cannot hang; it must be a
+        regular file unless ``any_file=True`` (then read to end of data).
+        Raises SourceReadError (an OSError) when the file cannot be opened or
+        read, InvalidArgumentError when it is not a regular file or is empty.
         """
-        if not isinstance(path, (str, os.PathLike)):
-            raise InvalidTypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
-        try:
-            f = open(path, "rb", buffering=0)  # noqa: SIM115 (closed below, errors mapped)
-        except OSError as e:
-            raise SourceReadError(e.errno, e.strerror, os.fspath(path)) from e
-        with f:
-            try:
-                size = os.fstat(f.fileno()).st_size
-                return self.from_reader(f, size)
-            except OSError as e:
-                raise SourceReadError(e.errno, e.strerror, os.fspath(path)) from e
+        return sources.from_file(self, path, any_file=any_file)
+
+    def from_fd(self, fd: int, size: int | None = None) -> Secret:
+        """Exactly ``size`` bytes read from file descriptor ``fd`` (left open), or all
+        of them until end of data when ``size`` is None; see :func:`sources.from_fd`."""
+        return sources.from_fd(self, fd, size)
+
+    def from_reader_until(self, reader: Any, delimiter: bytes | int, *, max_size: int) -> Secret:
+        """Bytes from an unbuffered ``reader`` up to ``delimiter`` (excluded) or end of data,
+        at most ``max_size``; see :func:`sources.from_reader_until`."""
+        return sources.from_reader_until(self, reader, delimiter, max_size=max_size)
+
+    def getpass(self, prompt: str = "Password: ", *, max_size: int = 4096) -> Secret:
+        """A line typed at the controlling terminal with echo off; see :func:`sources.getpass`."""
+        return sources.getpass(self, prompt, max_size=max_size)
+
+    def from_env(self, name: str, *, unset: bool = True) -> Secret:
+        """The value of environment variable ``name``, wiped and removed from the
+        environment unless ``unset=False``; see :func:`sources.from_env` for its limits."""
+        return sources.from_env(self, name, unset=unset)
+
+    def receive(self, endpoint: object, *, max_size: int = transfer.DEFAULT_MAX_SIZE) -> Secret:
+        """A secret sent by :meth:`Secret.send` on ``endpoint`` (a fd, a multiprocessing
+        Connection, a socket), read straight into its locked memory; see :mod:`securememory.transfer`."""
+        return transfer.receive(self, endpoint, max_size=max_size)
 
     def __repr__(self) -> str:
         return f"SecretFactory(backend={self._backend.value!r}, mlock={self.mlock.value!r})"

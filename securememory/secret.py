@@ -260,6 +260,17 @@ class Secret(abc.ABC):
     __deepcopy__ = _no_copy
     __getstate__ = _no_copy
 
+    def send(self, endpoint: object) -> None:
+        """Write this secret to another process through a pipe or socket, from a borrow.
+
+        ``endpoint`` is a file descriptor or has ``fileno()`` (a multiprocessing
+        Connection, a socket); the other side calls ``SecretFactory.receive``.
+        See :mod:`securememory.transfer` for the framing and the errors.
+        """
+        from .transfer import send
+
+        send(self, endpoint)
+
 
 class _AsyncBorrow:
     """An async context manager over one Borrow (whose C methods do the work)."""

@@ -168,7 +168,7 @@ def test_memory_is_inaccessible_between_borrows(backend: str, digits: Secret) ->
 )
 def test_size_below_one_is_invalid(factory: SecretFactory, make: Callable[[SecretFactory], Any]) -> None:
     before = registry.count(), metrics.in_use
-    with pytest.raises(ValueError, match=r"^invalid secret length$") as info:
+    with pytest.raises(ValueError, match=r"^invalid secret length: -?\d+ ") as info:
         make(factory)
     assert isinstance(info.value, InvalidArgumentError)
     assert (registry.count(), metrics.in_use) == before

@@ -10,10 +10,12 @@ from . import creation  # isort: skip
 from . import (
     borrows,
     canary,
+    constant_time,
     crashes,
     decryption,
     dumps,
     forking,
+    inputs,
     keys,
     locking,
     memfd,
@@ -24,6 +26,6 @@ from . import (
 )
 
 __all__ = [
-    "borrows", "canary", "copies", "crashes", "creation", "decryption", "dumps", "faults", "forking", "keys",
-    "locking", "memfd", "purging", "scratch", "signals", "syscall_faults", "teardown",
+    "borrows", "canary", "constant_time", "copies", "crashes", "creation", "decryption", "dumps", "faults",
+    "forking", "inputs", "keys", "locking", "memfd", "purging", "scratch", "signals", "syscall_faults", "teardown",
 ]

@@ -36,6 +36,7 @@ from ..memcall import Protection
 from ..memcall.region import MAX_SIZE, check_size, owned_view
 from ..memcall.system import lock_error
 from . import crash, policy
+from .reading import fill_from, readinto_of
 from .registry import fork_state, registry
 from .wipe import fill_random, source
 
@@ -443,23 +444,3 @@ def destroy_all() -> None:
     if code:
         raise ProtectionError(f"purge: a buffer's teardown failed ({os.strerror(code)})", code)
 
-
-def readinto_of(reader: object) -> Any:
-    readinto = getattr(reader, "readinto", None)
-    if not callable(readinto):
-        raise InvalidTypeError(f"reader must have readinto(), {type(reader).__name__} has not")
-    return readinto
-
-
-def fill_from(readinto: Any, view: memoryview) -> int:
-    """readinto until ``view`` is full or EOF; returns bytes read."""
-    filled = 0
-    total = len(view)
-    while filled < total:
-        n = readinto(view[filled:])
-        if not n:
-            break
-        if not isinstance(n, int) or not 0 < n <= total - filled:
-            raise InvalidArgumentError(f"readinto() returned an invalid length: {n!r}")
-        filled += n
-    return filled

@@ -3,6 +3,7 @@
 #define SECUREMEMORY_GUARD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define SM_LOCK_NONE 0
 #define SM_LOCK_REQUIRE 1
@@ -45,6 +46,14 @@ int sm_buffer_quarantine(sm_buffer *b, int prot);
 int sm_buffer_abandon(sm_buffer *b);
 int sm_buffer_protect(sm_buffer *b, int prot);
 int sm_equal(const void *a, const void *b, size_t len);
+/* Timing tests of sm_equal. rows holds groups of four rows of len bytes,
+ * [a_u, a_v, b_u, b_v], u and v differing. Call i takes group i % groups and
+ * k = variants[i] & 1, and compares a_k with b_k (class 0: equal) or with
+ * b_(1-k) (class 1), by classes[i] & 1; its duration goes to ticks[i]: TSC
+ * cycles on x86, else nanoseconds. Every row serves both classes, so no
+ * address can tell them apart. EINVAL when groups or len is 0. */
+int sm_equal_ticks(const unsigned char *rows, size_t groups, size_t len, const unsigned char *classes,
+                   const unsigned char *variants, size_t n, uint64_t *ticks);
 
 /* coffer.c */
 void sm_blake2b_256(const void *in, size_t len, unsigned char out[32]);
