@@ -4,13 +4,21 @@
 
 Each target keeps its corpus in fuzz/corpus/<target>/ and writes crashing
 inputs to fuzz/artifacts/<target>/. Prints executions and executions per
-second per target; exits 1 if any target reported a finding (a crash, an
-uncaught exception, a failed invariant, a timeout or an out-of-memory).
+second per target.
+
+exit status:
+  0  every target ran clean
+  1  a finding: a crash, an uncaught exception, a failed invariant, a timeout
+     or an out-of-memory (inputs saved under fuzz/artifacts/<target>/)
+  2  bad arguments
+  3  the fuzzer is not installed: atheris is missing
+     (python -m pip install -e '.[dev]', or python -m pip install atheris)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import subprocess
@@ -22,6 +30,7 @@ from pathlib import Path
 
 FUZZ = Path(__file__).resolve().parent
 ROOT = FUZZ.parent
+EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE, EXIT_NO_FUZZER = 0, 1, 2, 3
 TARGETS = sorted(p.stem for p in (FUZZ / "targets").glob("*.py") if not p.stem.startswith("_"))
 
 
@@ -89,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
     targets = args.targets or TARGETS
+    if importlib.util.find_spec("atheris") is None:
+        print(
+            "fuzz/run.py: atheris is not installed, so nothing was fuzzed; install the fuzz extras with\n"
+            "    python -m pip install -e '.[dev]'    (or: python -m pip install atheris)",
+            file=sys.stderr,
+        )
+        return EXIT_NO_FUZZER
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(lambda t: run_target(t, args.seconds, args.libfuzzer), targets))
     print(f"{'target':<16} {'executions':>11} {'exec/s':>8} {'seconds':>8}  result")
@@ -99,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in findings:
         print(f"\n==== {r.target}: finding (exit {r.returncode}); inputs in fuzz/artifacts/{r.target}/ ====")
         print("\n".join(r.log.splitlines()[-60:]))
-    return 1 if findings else 0
+    return EXIT_FINDING if findings else EXIT_CLEAN
 
 
 if __name__ == "__main__":

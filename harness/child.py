@@ -22,7 +22,9 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, NoReturn
+
+from securememory.memguard import crash_wipe_installed, disable_crash_wipe, enable_crash_wipe
 
 from . import restrict, trace
 
@@ -32,13 +34,23 @@ PTRACE_SEIZE = 0x4206
 PTRACE_O_TRACEEXIT = 0x40
 PTRACE_EVENT_EXIT = 6
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-_libc.ptrace.restype = ctypes.c_long
+# The C library through ctypes, with ptrace typed (shared with the fault injector).
+libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+libc.ptrace.restype = ctypes.c_long
 
 
 # Exit status of a child whose restriction could not be applied (EX_TEMPFAIL).
 RESTRICTION_UNAVAILABLE = 75
+
+# How faulthandler names each fatal signal in its "Fatal Python error" line.
+FATAL_NAMES: dict[int, str] = {
+    signal.SIGSEGV: "Segmentation fault",
+    signal.SIGABRT: "Aborted",
+    signal.SIGBUS: "Bus error",
+    signal.SIGILL: "Illegal instruction",
+    signal.SIGFPE: "Floating point exception",
+}
 
 
 class ChildError(RuntimeError):
@@ -67,6 +79,17 @@ class Outcome:
     @property
     def signal_name(self) -> str | None:
         return signal.Signals(self.signal).name if self.signal else None
+
+    @property
+    def fatal_error(self) -> str:
+        """What the child's faulthandler report named ("Segmentation fault"), or ""."""
+        prefix = "Fatal Python error: "
+        lines = [line.removeprefix(prefix) for line in self.stderr.splitlines() if line.startswith(prefix)]
+        return lines[0] if lines else ""
+
+    def died_of(self, sig: int) -> bool:
+        """True when ``sig`` killed the child and its captured stderr names that signal."""
+        return self.signal == sig and self.fatal_error == FATAL_NAMES.get(sig)
 
     def describe(self) -> str:
         if self.timed_out:
@@ -106,6 +129,44 @@ class Context:
 Observer = Callable[[int, Any], Any]
 
 
+def report_fatal_signals() -> None:
+    """Send faulthandler's fatal-signal report to this child's captured stderr.
+
+    faulthandler writes to the descriptor it was given (pytest's copy of the
+    terminal, say), so it is pointed at the new fd 2; on an enabled handler
+    ``enable`` only changes the file. A crash-wipe handler is kept in front.
+    """
+    if faulthandler.is_enabled():
+        faulthandler.enable(file=sys.stderr)
+        return
+    wiping = crash_wipe_installed()
+    if wiping:
+        disable_crash_wipe()
+    faulthandler.enable(file=sys.stderr)
+    if wiping:
+        enable_crash_wipe()
+
+
+def child_main(err_fd: int, body: Callable[[], None]) -> NoReturn:
+    """A forked child's whole life: stderr (fatal-signal reports included) to
+    ``err_fd``, then ``body()``; exits with its SystemExit code, with 1 after
+    printing any other exception, else 0. Never returns."""
+    code = 0
+    try:
+        os.dup2(err_fd, 2)
+        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        report_fatal_signals()
+        body()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def _read_lines(fd: int, buf: bytearray) -> list[bytes]:
     chunk = os.read(fd, 65536)
     if not chunk:
@@ -127,6 +188,7 @@ def run(
     restriction: restrict.Restriction | None = None,
     timeout: float = 60.0,
     env: dict[str, str] | None = None,
+    on_report: Callable[[Any], None] | None = None,
     tracer: trace.Tracer | None = None,
 ) -> Outcome:
     """Fork; run ``fn(ctx)`` in the child; return its Outcome.
@@ -136,9 +198,11 @@ def run(
     when the child is about to die, however it dies, with its memory intact.
     ``restriction`` is applied in the child before ``fn``; then ``tracer``'s
     filter, after which the parent runs ``tracer`` at each chosen syscall's entry.
+    ``on_report(value)`` runs in the parent as each report arrives (they are
+    also kept in order).
     """
     with tempfile.TemporaryFile() as errfile:
-        return _run(fn, errfile, observe, at_exit, restriction, timeout, env, tracer)
+        return _run(fn, errfile, observe, at_exit, restriction, timeout, env, on_report, tracer)
 
 
 def _run(
@@ -149,6 +213,7 @@ def _run(
     restriction: restrict.Restriction | None,
     timeout: float,
     env: dict[str, str] | None,
+    on_report: Callable[[Any], None] | None,
     tracer: trace.Tracer | None = None,
 ) -> Outcome:
     options = (PTRACE_O_TRACEEXIT if at_exit is not None else 0) | (tracer.options if tracer is not None else 0)
@@ -157,15 +222,11 @@ def _run(
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
-    if pid == 0:  # child
-        code = 0
-        try:
+    if pid == 0:
+
+        def body() -> None:
             os.close(to_parent_r)
             os.close(to_child_w)
-            os.dup2(errfile.fileno(), 2)
-            sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-            if faulthandler.is_enabled():  # its crash dumps into the captured stderr, not the terminal
-                faulthandler.enable(file=sys.stderr)
             if env:
                 os.environ.update(env)
             if options:
@@ -179,14 +240,8 @@ def _run(
             if tracer is not None:
                 tracer.install()
             fn(Context(to_parent_w, to_child_r))
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        finally:
-            sys.stderr.flush()
-        os._exit(code)
+
+        child_main(errfile.fileno(), body)
 
     os.close(to_parent_w)
     os.close(to_child_r)
@@ -194,13 +249,13 @@ def _run(
     deadline = time.monotonic() + timeout
     try:
         if options:
-            if _libc.ptrace(PTRACE_SEIZE, pid, None, options) != 0:
+            if libc.ptrace(PTRACE_SEIZE, pid, None, options) != 0:
                 err = ctypes.get_errno()
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 raise ChildError(f"ptrace(PTRACE_SEIZE) failed: {os.strerror(err)}")
             os.write(to_child_w, b"g")
-        status = _supervise(pid, to_parent_r, to_child_w, observe, at_exit, outcome, deadline, tracer)
+        status = _supervise(pid, to_parent_r, to_child_w, observe, at_exit, on_report, outcome, deadline, tracer)
     finally:
         os.close(to_parent_r)
         os.close(to_child_w)
@@ -219,6 +274,7 @@ def _supervise(
     to_child: int,
     observe: Observer | None,
     at_exit: Callable[[int], Any] | None,
+    on_report: Callable[[Any], None] | None,
     outcome: Outcome,
     deadline: float,
     tracer: trace.Tracer | None = None,
@@ -243,6 +299,8 @@ def _supervise(
                     msg = json.loads(line)
                     if msg["kind"] == "report":
                         outcome.reports.append(msg["value"])
+                        if on_report is not None:
+                            on_report(msg["value"])
                         continue
                     seen = observe(pid, msg["value"]) if observe is not None else None
                     outcome.observations.append(seen)
@@ -267,5 +325,5 @@ def _supervise(
                 outcome.observations.append(at_exit(pid))
             elif event == trace.PTRACE_EVENT_SECCOMP and tracer is not None:
                 tracer.stopped(pid)
-            _libc.ptrace(PTRACE_CONT, pid, None, inject)
+            libc.ptrace(PTRACE_CONT, pid, None, inject)
     return status

@@ -371,19 +371,19 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "enclave_nonce_fixed", "nonce freshness", ENCLAVE_PY,
-        "    nonce = os.urandom(NONCE_SIZE)",
+        "    nonce = nonce_bytes(NONCE_SIZE)",
         "    nonce = bytes(NONCE_SIZE)",
         ("nonces_fresh",),
     ),
     Mutation(
         "stream_nonces_fixed", "nonce freshness", STREAM_PY,
-        "        nonces = memoryview(os.urandom(NONCE_SIZE * count))",
+        "        nonces = memoryview(nonce_bytes(NONCE_SIZE * count))",
         "        nonces = memoryview(bytes(NONCE_SIZE * count))",
         ("nonces_fresh",),
     ),
     Mutation(
         "stream_reseal_nonce_fixed", "nonce freshness", STREAM_PY,
-        "                    nonce = os.urandom(NONCE_SIZE)",
+        "                    nonce = nonce_bytes(NONCE_SIZE)",
         "                    nonce = bytes(NONCE_SIZE)",
         ("nonces_fresh",),
     ),
@@ -396,8 +396,8 @@ MUTATIONS: list[Mutation] = [
     # -- purge, registry, fork ----------------------------------------------------------
     Mutation(
         "purge_skips_buffers", "purge", "securememory/memguard/exits.py",
-        "    destroy_all()\n",
-        "",
+        "    for step in (*_before_purge, reset_coffer, destroy_all):\n",
+        "    for step in (*_before_purge, reset_coffer):\n",
         ("purge_wipes",),
     ),
     Mutation(
@@ -558,5 +558,14 @@ MUTATIONS: list[Mutation] = [
         old="            return bool(lib.sm_equal(ffi.from_buffer(a), ffi.from_buffer(b), self._size))\n",
         new="            return a == b  # memoryview comparison: stops at the first differing byte\n",
         scenarios=("constant_time",),
+    ),
+    # -- failing system calls -------------------------------------------------------
+    Mutation(
+        name="teardown_leaves_unwritable_pages_mapped",
+        protection="failing syscalls: a teardown that cannot make pages writable unmaps them unwiped",
+        path=POSIX_C,
+        old="    if (mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)\n        return sm_unmap(addr, len);\n",
+        new="    if (mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)\n        return errno;\n",
+        scenarios=("faults_injected",),
     ),
 ]

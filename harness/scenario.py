@@ -8,8 +8,9 @@ UNSUPPORTED (with the reason) when this environment cannot run it.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from securememory.memcall import Capabilities, capabilities
@@ -26,6 +27,7 @@ class Result:
     expected: str
     observed: str
     reason: str = ""
+    seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,10 +65,13 @@ class Scenario:
     fn: ScenarioFn
 
     def run(self, env: Environment) -> Result:
+        """The scenario's Result, with the seconds it took."""
+        started = time.monotonic()
         try:
-            return self.fn(env)
+            result = self.fn(env)
         except Exception as e:  # a broken scenario is a failure, never a pass
-            return Result(self.name, FAIL, "scenario runs", f"harness error: {type(e).__name__}: {e}")
+            result = Result(self.name, FAIL, "scenario runs", f"harness error: {type(e).__name__}: {e}")
+        return replace(result, seconds=round(time.monotonic() - started, 3))
 
 
 SCENARIOS: dict[str, Scenario] = {}

@@ -99,3 +99,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "restricted" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The syscall fault sweep's figures: (operation, call site, errno) cases and how each ended."""
+    stats = terminalreporter.stats
+    ours = {key: [r for r in stats.get(key, []) if "test_syscall_faults.py::test_fault[" in getattr(r, "nodeid", "")]
+            for key in ("passed", "xfailed", "failed", "xpassed")}
+    ours["passed"] = [r for r in ours["passed"] if getattr(r, "when", "call") == "call"]
+    total = sum(len(v) for v in ours.values())
+    if total:
+        terminalreporter.write_line(
+            f"syscall fault injection: {total} (operation, call site, errno) cases: {len(ours['passed'])} held, "
+            f"{len(ours['xfailed'])} known defects (xfail), {len(ours['failed']) + len(ours['xpassed'])} failed"
+        )

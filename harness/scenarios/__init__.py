@@ -22,9 +22,10 @@ from . import (
     purging,
     scratch,
     signals,
+    syscall_faults,
 )
 
 __all__ = [
     "borrows", "canary", "constant_time", "copies", "crashes", "creation", "decryption", "dumps", "faults",
-    "forking", "inputs", "keys", "locking", "memfd", "purging", "scratch", "signals", "teardown",
+    "forking", "inputs", "keys", "locking", "memfd", "purging", "scratch", "signals", "syscall_faults", "teardown",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -88,7 +89,7 @@ def core_dump_crash(env: Environment) -> Result:
     MADV_DONTDUMP alone keeps out (the crash wipe has its own scenario).
     """
     name = "core_dump_crash"
-    expected = "killed by SIGSEGV, core written, 0 copies in it"
+    expected = "killed by SIGSEGV (named on stderr), core written, 0 copies in it"
     pattern = env.caps.core_pattern
     reason = _core_unsupported(pattern)
     if reason:
@@ -116,8 +117,9 @@ def core_dump_crash(env: Environment) -> Result:
     finally:
         values.dir.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
-    ok = outcome.signal == 11 and not any(counts.values()) and len(counts) == 2
-    return verdict(name, ok, expected, f"{outcome.describe()}, copies in core: {counts}" + env.note)
+    ok = outcome.died_of(signal.SIGSEGV) and not any(counts.values()) and len(counts) == 2
+    observed = f"{outcome.describe()} (stderr names {outcome.fatal_error or 'nothing'}), copies in core: {counts}"
+    return verdict(name, ok, expected, observed + env.note)
 
 
 scenario("core_dump_live", "a core taken from a live process (gcore) holds no secret")(core_dump_live)

@@ -14,8 +14,9 @@ from ..scenario import Environment, Result, scenario, verdict
 
 def _expect_signal(name: str, env: Environment, fn: Callable[[child.Context], None], sig: int) -> Result:
     outcome = child.run(fn, env=env.child_env)
-    expected = f"killed by {signal.Signals(sig).name}"
-    return verdict(name, outcome.signal == sig, expected, outcome.describe() + env.note)
+    expected = f"killed by {signal.Signals(sig).name}, stderr names it"
+    said = f", stderr names {outcome.fatal_error or 'nothing'}" if outcome.signal else ""
+    return verdict(name, outcome.died_of(sig), expected, outcome.describe() + said + env.note)
 
 
 def overflow_buffer(env: Environment) -> Result:
@@ -78,9 +79,10 @@ def underflow_canary(env: Environment, name: str = "underflow_canary", crash_wip
     at_death = outcome.observations[-1] if outcome.observations else None
     wiped = at_death is not None and bytes.fromhex(at_death) == bytes(len(MARK))
     message = "canary verification failed; buffer overflow detected" in outcome.stderr
-    ok = outcome.signal == signal.SIGABRT and message and wiped
+    ok = outcome.died_of(signal.SIGABRT) and message and wiped
     observed = (
-        f"{outcome.describe()}, message {'printed' if message else 'missing'}, "
+        f"{outcome.describe()} (stderr names {outcome.fatal_error or 'nothing'}), "
+        f"message {'printed' if message else 'missing'}, "
         f"other live buffer {'wiped' if wiped else 'NOT wiped'} at death"
     )
     return verdict(name, ok, "SIGABRT at destroy, canary message, other buffers wiped", observed + env.note)

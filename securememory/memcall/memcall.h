@@ -23,7 +23,8 @@ int sm_map(size_t len, int secret, void **out);
 /* Reserve len bytes (a page multiple) as one private PROT_NONE mapping. */
 int sm_reserve(size_t len, void **out);
 int sm_unmap(void *addr, size_t len);
-/* Make read-write, wipe, munlock when locked, unmap. */
+/* Make read-write, wipe, munlock when locked, unmap; when the pages cannot be
+ * made read-write, unmap them unwiped. Returns munmap's errno. */
 int sm_free(void *addr, size_t len, int locked);
 /* A mapping owned by one handle. Releasing claims it, so a second release (or
  * the finalizer after one) does nothing and never touches memory the handle

@@ -87,8 +87,10 @@ int sm_unmap(void *addr, size_t len)
 
 int sm_free(void *addr, size_t len, int locked)
 {
+    /* Pages that cannot be made writable cannot be wiped: unmap them unwiped
+     * (which unlocks them too) rather than leave them mapped. */
     if (mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)
-        return errno;
+        return sm_unmap(addr, len);
     sm_wipe(addr, len);
     if (locked)
         munlock(addr, len); /* failure here cannot leak: unmapping unlocks too */

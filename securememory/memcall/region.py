@@ -159,16 +159,21 @@ def alloc(size: int, *, secret: bool = False) -> Region:
     out = ffi.new("void **")
     code = lib.sm_map(rounded, 1 if secret else 0, out)
     if code:
-        if secret and code in (_errno.ENOSYS, _errno.EINVAL, _errno.EPERM, _errno.ENOTSUP):
-            raise UnsupportedError(f"memfd_secret is not available here ({_strerror(code)})")
-        raise AllocationError(f"could not map {rounded} bytes ({_strerror(code)})", code, rounded)
+        if secret:
+            failed = f"memfd_secret, ftruncate or mmap failed: {_strerror(code)}"
+            if code in (_errno.ENOSYS, _errno.EINVAL, _errno.EPERM, _errno.ENOTSUP):
+                raise UnsupportedError(f"memfd_secret is not available here ({failed})")
+            raise AllocationError(f"could not map {rounded} bytes of memfd_secret memory ({failed})", code, rounded)
+        raise AllocationError(f"could not map {rounded} bytes (mmap failed: {_strerror(code)})", code, rounded)
     return Region(out[0], rounded, secret)
 
 
 def free(region: Region) -> None:
     """Make the region read-write, wipe it, unlock it if locked, and unmap it.
 
-    A second free raises RegionFreedError.
+    Pages that cannot be made read-write are unmapped unwiped rather than left
+    mapped. Raises ProtectionError when munmap fails (the pages are wiped and
+    unlocked by then); a second free raises RegionFreedError.
     """
     region = _region(region)
     release(region, None)
@@ -182,7 +187,8 @@ def release(region: Region, keep: Protection | None) -> None:
     """
     code = lib.sm_mapping_release(region._m, -1 if keep is None else int(keep))
     if code:
-        raise ProtectionError(f"could not release region ({_strerror(code)})", code)
+        failed = "munmap" if keep is None else "mprotect"  # what sm_free / sm_quarantine report
+        raise ProtectionError(f"could not release region ({failed} failed: {_strerror(code)})", code)
 
 
 def quarantine(region: Region, protection: Protection) -> None:

@@ -10,6 +10,7 @@ replaces the session key; a C handler wipes every live buffer on a fatal signal.
 
 from ..memcall import Protection
 from .buffer import Buffer
+from .buffer_reader import BufferReader
 from .coffer import NONCE_BUDGET, Coffer, get_coffer
 from .crash import crash_wipe_installed, disable_crash_wipe, enable_crash_wipe
 from .enclave import OVERHEAD, Enclave
@@ -17,12 +18,13 @@ from .exits import purge, safe_exit, safe_panic
 from .policy import MlockPolicy, get_mlock_policy, set_mlock_policy
 from .registry import Registry, registry
 from .stream import Stream
-from .wipe import scramble_bytes, wipe_bytes
+from .wipe import copy_bytes, move_bytes, scramble_bytes, wipe_bytes
 
 __all__ = [
     "NONCE_BUDGET",
     "OVERHEAD",
     "Buffer",
+    "BufferReader",
     "Coffer",
     "Enclave",
     "MlockPolicy",
@@ -32,8 +34,10 @@ __all__ = [
     "crash_wipe_installed",
     "disable_crash_wipe",
     "enable_crash_wipe",
+    "copy_bytes",
     "get_coffer",
     "get_mlock_policy",
+    "move_bytes",
     "purge",
     "registry",
     "safe_exit",

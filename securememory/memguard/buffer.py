@@ -41,6 +41,7 @@ from .registry import fork_state, registry
 from .wipe import fill_random, source
 
 if TYPE_CHECKING:
+    from .buffer_reader import BufferReader
     from .enclave import Enclave
 
 _STRUCT = ffi.typeof("sm_buffer *")
@@ -307,11 +308,22 @@ class Buffer:
 
     def move(self, src: object) -> None:
         """Copy ``src`` to the start of the data, then wipe ``src`` (which must be writable)."""
+        self.move_at(0, src)
+
+    def move_at(self, offset: int, src: object) -> None:
+        """Copy ``src`` into the data at ``offset`` as :meth:`copy_at` does, then wipe all of
+        ``src`` (which must be writable: InvalidTypeError before anything is copied)."""
         ptr, n, writable = source(src)
         if not writable:
             raise InvalidTypeError(f"move() needs a writable source to wipe, not {type(src).__name__}")
-        self.copy_at(0, src)
+        self.copy_at(offset, src)
         lib.sm_wipe(ptr, n)
+
+    def reader(self) -> BufferReader:
+        """A read-only binary stream over the data from its start; each read copies out."""
+        from .buffer_reader import BufferReader
+
+        return BufferReader(self)
 
     def equal_to(self, other: Buffer | object) -> bool:
         """Constant-time comparison of the data with another Buffer or bytes-like object.

@@ -43,7 +43,7 @@ from typing import TypeVar
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .._native import ffi, lib
-from ..errors import BorrowError, BufferDestroyedError, NonceBudgetError
+from ..errors import BorrowError, BufferDestroyedError, EntropyError, NonceBudgetError
 from .buffer import Buffer
 from .forkfence import drop_frames, fence
 from .policy import MlockPolicy
@@ -108,11 +108,14 @@ class Coffer:
                 )
             self._seals += seals
 
-    def _resplit(self, now: float) -> None:
-        """Re-randomise the split (lock held, buffers checked)."""
+    def _resplit(self, now: float) -> int:
+        """Re-randomise the split (lock held, buffers checked); 0, or getrandom's errno
+        (the split is then unchanged and still valid)."""
         left, right, _ = self._ptrs
-        lib.sm_coffer_rekey(left, right)
-        self._rekeyed = now
+        code = lib.sm_coffer_rekey(left, right)
+        if not code:
+            self._rekeyed = now
+        return code
 
     def _derive(self) -> None:
         """Re-split if due, then derive the key into the scratch buffer (lock held, buffers checked)."""
@@ -125,11 +128,14 @@ class Coffer:
     def rekey(self) -> None:
         """Re-randomise the split without changing the key.
 
-        Raises BufferDestroyedError after destroy() (or purge), ForkedError in a forked child.
+        Raises BufferDestroyedError after destroy() (or purge), ForkedError in a forked child,
+        EntropyError when getrandom fails (the split is then unchanged).
         """
         with self._lock:
             self._check()
-            self._resplit(time.monotonic())
+            code = self._resplit(time.monotonic())
+        if code:
+            raise EntropyError(f"rekey: the kernel random number generator failed ({os.strerror(code)})")
 
     def with_aead(self, action: Callable[[ChaCha20Poly1305], T], seals: int = 0) -> T:
         """``action(aead)`` with a ChaCha20-Poly1305 keyed with the session key; returns its result.

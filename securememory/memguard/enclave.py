@@ -11,7 +11,6 @@ OpenSSL while it lives, and fork() waits for it).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -23,7 +22,7 @@ from ..memcall.region import check_size
 from . import policy
 from .buffer import Buffer
 from .coffer import with_session_aead
-from .wipe import source, wipe_bytes
+from .wipe import nonce_bytes, source, wipe_bytes
 
 NONCE_SIZE = 12
 TAG_SIZE = 16
@@ -35,7 +34,7 @@ def seal_into(
     plaintext: memoryview | Any, out: memoryview, mlock: policy.MlockPolicy | str | None = None
 ) -> None:
     """Seal ``plaintext`` into ``out`` (exactly len(plaintext) + OVERHEAD bytes)."""
-    nonce = os.urandom(NONCE_SIZE)
+    nonce = nonce_bytes(NONCE_SIZE)
     out[:NONCE_SIZE] = nonce
     body = out[NONCE_SIZE:]
     with_session_aead(lambda aead: aead.encrypt_into(nonce, plaintext, None, body), mlock, 1)

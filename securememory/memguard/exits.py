@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from ..errors import SecureMemoryError
+from ..errors import BorrowError, SecureMemoryError
 from .buffer import destroy_all
 from .coffer import reset_coffer
 
@@ -25,12 +25,21 @@ def purge() -> None:
     Enclaves sealed before the purge can no longer be opened. A canary mismatch
     found here is fatal, as in destroy(). Meant for exit paths: memory that
     another thread is reading through a borrow or view at that moment is
-    unmapped under it, and touching it faults.
+    unmapped under it, and touching it faults. Every step runs even when one
+    fails (a failed munmap, say); the first failure is raised at the end.
+    Raises BorrowError at once, destroying nothing more, when called from
+    inside a view of the session key.
     """
-    for hook in _before_purge:
-        hook()
-    reset_coffer()
-    destroy_all()
+    failed: SecureMemoryError | None = None
+    for step in (*_before_purge, reset_coffer, destroy_all):
+        try:
+            step()
+        except BorrowError:
+            raise  # a refusal (purge from inside a key view): nothing may go on
+        except SecureMemoryError as e:
+            failed = failed or e
+    if failed is not None:
+        raise failed
 
 
 def safe_exit(code: int = 0) -> NoReturn:

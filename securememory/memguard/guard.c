@@ -214,11 +214,9 @@ int sm_buffer_destroy(sm_buffer *b)
     unsigned char *base = claim(b);
     if (base == NULL)
         return 0;
-    int e = scrub(b);
-    if (e) {
-        sm_store_ptr((void *volatile *)&b->base, base);
-        return e;
-    }
+    /* When the pages cannot be made writable they cannot be wiped: they are
+     * unmapped unwiped (which also unlocks them) rather than left mapped. */
+    scrub(b);
     sm_live_remove(b->slot);
     return sm_unmap(base, b->total);
 }

@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import mmap
-import os
 import threading
 from typing import Any
 
@@ -30,7 +29,7 @@ from . import policy
 from .buffer import Buffer
 from .coffer import Coffer, get_coffer
 from .enclave import NONCE_SIZE, OVERHEAD, decrypt_into
-from .wipe import source
+from .wipe import nonce_bytes, source
 
 DEFAULT_CHUNK_PAGES = 4
 
@@ -140,7 +139,7 @@ class Stream:
         chunk = self._chunk_size
         count = -(-n // chunk)
         store = _arena(n + count * OVERHEAD)
-        nonces = memoryview(os.urandom(NONCE_SIZE * count))
+        nonces = memoryview(nonce_bytes(NONCE_SIZE * count))
         src = memoryview(ffi.buffer(ptr, n))
         with self._lock:
             coffer = get_coffer(self._mlock)
@@ -213,7 +212,7 @@ class Stream:
                     decrypt_into(aead, sealed, plain)
                     coffer.spend(1)
                     rest = bytearray(length - take + OVERHEAD)
-                    nonce = os.urandom(NONCE_SIZE)
+                    nonce = nonce_bytes(NONCE_SIZE)
                     rest[:NONCE_SIZE] = nonce
                     aead.encrypt_into(nonce, plain[take:], None, memoryview(rest)[NONCE_SIZE:])
                     ffi.memmove(ptr + done, plain_ptr, take)

@@ -38,6 +38,33 @@ def source(data: object, *, empty: str | None = None) -> tuple[CData, int, bool]
     return ffi.from_buffer(view, require_writable=False), view.nbytes, writable
 
 
+def copy_bytes(dst: object, src: object) -> int:
+    """Copy as much of ``src`` as fits into the start of ``dst``; returns the bytes copied.
+
+    Raises InvalidTypeError when ``dst`` is read-only.
+    """
+    dptr, dn, writable = source(dst)
+    if not writable:
+        raise InvalidTypeError(f"cannot copy into a read-only {type(dst).__name__}")
+    sptr, sn, _ = source(src)
+    n = min(dn, sn)
+    ffi.memmove(dptr, sptr, n)
+    return n
+
+
+def move_bytes(dst: object, src: object) -> int:
+    """:func:`copy_bytes`, then wipe all of ``src``; returns the bytes copied.
+
+    Raises InvalidTypeError, before copying anything, when ``src`` cannot be
+    wiped (a ``bytes``) or ``dst`` is read-only.
+    """
+    if not source(src)[2]:
+        raise InvalidTypeError(f"cannot move from a read-only {type(src).__name__}: it could not be wiped")
+    n = copy_bytes(dst, src)
+    wipe_bytes(src)
+    return n
+
+
 def wipe_bytes(data: object) -> None:
     """Overwrite a writable buffer (bytearray, writable memoryview, array) with zeros.
 
@@ -48,6 +75,14 @@ def wipe_bytes(data: object) -> None:
     if not writable:
         raise InvalidTypeError(f"cannot wipe a read-only {type(data).__name__}")
     lib.sm_wipe(ptr, n)
+
+
+def nonce_bytes(n: int) -> bytes:
+    """``n`` random bytes for a nonce (not secret); EntropyError when getrandom fails."""
+    try:
+        return os.urandom(n)
+    except OSError as e:
+        raise EntropyError(f"the kernel random number generator failed (getrandom: {os.strerror(e.errno or 0)})") from e
 
 
 def fill_random(ptr: CData, n: int) -> None:
