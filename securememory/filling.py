@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-import traceback
 from collections.abc import Callable
 from typing import Any
 
+from . import _gate
 from ._native import ffi, lib
 from .errors import ViewEscapedError
 
@@ -19,28 +18,14 @@ def fill_once(fill: Callable[[memoryview], object], ptr: Any, size: int) -> None
     still alive keeps the memory reachable: the bytes are wiped and
     ViewEscapedError is raised, for the caller to free the memory. When
     ``fill`` raises, the bytes are wiped before its exception propagates.
+    Escapes are found by the exporter counting its buffers (``_gate.fill``),
+    the same rule as a borrow's on every interpreter.
     """
-    anchor = ffi.buffer(ptr, size)
-    free_refs = sys.getrefcount(anchor)
-    view = memoryview(anchor)
     try:
-        fill(view)
-    except BaseException as e:
-        # Locals of the failing frames may hold slices: drop them with the view.
-        traceback.clear_frames(e.__traceback__)
-        _revoke(view)
+        escaped = _gate.fill(int(ffi.cast("uintptr_t", ptr)), size, fill)
+    except BaseException:
         lib.sm_wipe(ptr, size)
         raise
-    escaped = _revoke(view) or sys.getrefcount(anchor) > free_refs
     if escaped:
         lib.sm_wipe(ptr, size)
         raise ViewEscapedError("fill kept a view of the secret's memory; the secret was wiped and not created")
-
-
-def _revoke(view: memoryview) -> bool:
-    """Release ``view``; True when an export of it is still alive."""
-    try:
-        view.release()
-    except BufferError:
-        return True
-    return False

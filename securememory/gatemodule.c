@@ -602,6 +602,107 @@ static PyType_Spec gate_spec = {
     "securememory._gate.Gate", sizeof(GateObject), 0, Py_TPFLAGS_DEFAULT, gate_slots,
 };
 
+/* ---- Fill: a writable view of fresh memory, counted like a borrow's -------- */
+
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    Py_ssize_t size;
+    Py_ssize_t exports;
+    int open;
+} FillObject;
+
+static PyObject *FillType;
+
+static int fill_getbuffer(PyObject *self, Py_buffer *view, int flags)
+{
+    FillObject *f = (FillObject *)self;
+    if (!f->open) {
+        PyErr_SetString(PyExc_BufferError, "the fill has ended");
+        return -1;
+    }
+    if (PyBuffer_FillInfo(view, self, f->data, f->size, 0, flags))
+        return -1;
+    f->exports++;
+    return 0;
+}
+
+static void fill_releasebuffer(PyObject *self, Py_buffer *view)
+{
+    (void)view;
+    ((FillObject *)self)->exports--;
+}
+
+static PyType_Slot fill_slots[] = {
+    {Py_tp_dealloc, dealloc_heap},
+    {Py_bf_getbuffer, fill_getbuffer},
+    {Py_bf_releasebuffer, fill_releasebuffer},
+    {Py_tp_doc, "The exporter of one fill's writable view."},
+    {0, NULL},
+};
+
+static PyType_Spec fill_spec = {
+    "securememory._gate.Fill", sizeof(FillObject), 0, Py_TPFLAGS_DEFAULT, fill_slots,
+};
+
+/* fill(data, size, action): action(view) with a writable view of size bytes at
+ * data, then the view released. True when a view of the memory outlived the
+ * call (the same rule as a borrow's escape). action's exception propagates,
+ * with the locals of its finished frames dropped first. */
+static PyObject *fill(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_ssize_t data, size;
+    PyObject *action;
+    if (!PyArg_ParseTuple(args, "nnO", &data, &size, &action))
+        return NULL;
+    if (size < 1) {
+        PyErr_SetString(PyExc_ValueError, "a fill needs at least one byte");
+        return NULL;
+    }
+    FillObject *f = (FillObject *)PyType_GenericAlloc((PyTypeObject *)FillType, 0);
+    if (f == NULL)
+        return NULL;
+    f->data = (char *)data;
+    f->size = size;
+    f->open = 1;
+    PyObject *view = PyMemoryView_FromObject((PyObject *)f);
+    if (view == NULL) {
+        Py_DECREF(f);
+        return NULL;
+    }
+    PyObject *result = PyObject_CallFunctionObjArgs(action, view, NULL);
+    PyObject *t = NULL, *v = NULL, *tb = NULL;
+    if (result == NULL) {
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        if (tb != NULL && v != NULL)
+            PyException_SetTraceback(v, tb);
+    }
+    int escaped = 0;
+    PyObject *r = PyObject_CallMethod(view, "release", NULL);
+    if (r == NULL) {
+        escaped = 1;
+        PyErr_Clear();
+    }
+    Py_XDECREF(r);
+    Py_DECREF(view);
+    if (f->exports > 0 && tb != NULL && clear_frames != NULL) {
+        r = PyObject_CallFunctionObjArgs(clear_frames, tb, NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    escaped = escaped || f->exports > 0;
+    f->open = 0;
+    Py_DECREF(f);
+    if (result == NULL) {
+        PyErr_Restore(t, v, tb);
+        return NULL;
+    }
+    Py_DECREF(result);
+    return PyBool_FromLong(escaped);
+}
+
 /* ---- module ------------------------------------------------------------ */
 
 static PyObject *configure(PyObject *module, PyObject *args)
@@ -638,6 +739,8 @@ static PyObject *reset_counters(PyObject *module, PyObject *unused)
 }
 
 static PyMethodDef module_methods[] = {
+    {"fill", fill, METH_VARARGS,
+     "fill(data, size, action): action(view) with a writable view; True when a view outlived it."},
     {"counters", counters, METH_NOARGS, "(allocated, in_use): Secrets created, and not yet torn down."},
     {"reset_counters", reset_counters, METH_NOARGS, "Zero both counters."},
     {"configure", configure, METH_VARARGS,
@@ -659,6 +762,11 @@ PyMODINIT_FUNC PyInit__gate(void)
     for (int i = 0; i < 5; i++)
         Py_INCREF(PyExc_RuntimeError);
     BorrowType = PyType_FromSpec(&borrow_spec);
+    FillType = PyType_FromSpec(&fill_spec);
+    if (FillType == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
     PyObject *gate_type = PyType_FromSpec(&gate_spec);
     if (BorrowType == NULL || gate_type == NULL || PyModule_AddObject(m, "Gate", gate_type)) {
         Py_XDECREF(gate_type);
