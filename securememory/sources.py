@@ -16,7 +16,6 @@ import io
 import os
 import select
 import stat
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,6 @@ from ._native import ffi, lib
 from .errors import InvalidArgumentError, InvalidTypeError, SourceReadError
 from .memguard import Buffer
 from .memguard.reading import fill_from, readinto_of
-from .memguard.wipe import source
 
 if TYPE_CHECKING:
     from .factory import SecretFactory
@@ -272,9 +270,10 @@ def from_env(factory: SecretFactory, name: str, *, unset: bool = True) -> Secret
 
     The value is read where the C library keeps it, never decoded into a
     ``str``. With ``unset=True`` (the default) the C block's copy is
-    overwritten in place, the bytes copy CPython made of the environment at
-    startup (``os.environb``) is overwritten when nothing else refers to it,
-    and the variable is removed. Limits: the environment is a copy made when
+    overwritten in place and the variable is removed; the copies CPython made
+    of the environment at startup (``os.environ``/``os.environb``) are
+    dropped, not overwritten (they are immutable objects the interpreter may
+    share), so their memory holds the value until it is reused. Limits: the environment is a copy made when
     the process started, which can be overwritten but not unmapped; copies
     made before this call (``os.environ[name]`` read earlier, a parent
     process, ``/proc/PID/environ`` of a process that exec'd with it) are out
@@ -299,7 +298,6 @@ def from_env(factory: SecretFactory, name: str, *, unset: bool = True) -> Secret
     secret = factory.create(n, copy)
     if unset:
         lib.sm_wipe(ptr, n)
-        _wipe_startup_copy(key)
         os.environ.pop(name, None)
         os.unsetenv(name)
     return secret
@@ -318,14 +316,3 @@ def _libc() -> ctypes.CDLL:
 def _getenv(key: bytes) -> int:
     """Address of the value the C library holds for ``key`` (0 when unset)."""
     return int(_libc().getenv(key) or 0)
-
-
-def _wipe_startup_copy(key: bytes) -> None:
-    """Overwrite the value CPython copied into ``os.environb`` if only that mapping refers to it."""
-    value = os.environb.get(key)
-    # References: the mapping, ``value``, getrefcount's argument. One-byte
-    # bytes objects are interpreter-wide singletons and must never be written.
-    if value is None or len(value) < 2 or sys.getrefcount(value) > 3:
-        return
-    ptr, n, _ = source(value)
-    lib.sm_wipe(ptr, n)
