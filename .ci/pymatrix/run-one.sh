@@ -43,7 +43,7 @@ filters=(-W error::DeprecationWarning)
 if "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 14))'; then
     filters+=(-W "ignore:This process:DeprecationWarning:multiprocessing.popen_fork")
 fi
-timeout -k 30 "$limit" "$venv/bin/python" -m pytest -n 2 --forked -p no:cacheprovider -q "${filters[@]}" \
+timeout -k 30 "$limit" "$venv/bin/python" -m pytest -n 2 --forked -p no:cacheprovider -q -m "not slow" "${filters[@]}" \
     --junitxml="$out/junit.xml" >"$out/pytest.log" 2>&1
 echo $? >"$out/pytest.rc"
 "$venv/bin/python" "$here/tally.py" "$out" >"$out/result"
