@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import run_ok
 
-from harness import child
+from harness import child, memory, raw
 from harness.scenarios.copies import _file, _scan, _Values
 from securememory import ForkedError, SecretClosedError, SecretFactory
 from securememory.memguard import purge
@@ -45,9 +45,17 @@ def test_borrowers_closers_purger_and_forker_together(backend: str) -> None:
         ids = iter(range(1, 1 << 62))
         lock = threading.Lock()
         pool: list[tuple[int, Any]] = []
+        where: dict[int, int] = {}  # id -> data address (protected, legacy), for the forked children
+
+        def make(i: int) -> Any:
+            secret = factory.new(_pattern(i))
+            if backend != "enclave":
+                where[i] = secret.with_bytes(raw.address_of)
+            return secret
+
         for _ in range(POOL):
             i = next(ids)
-            pool.append((i, factory.new(_pattern(i))))
+            pool.append((i, make(i)))
         stop = time.monotonic() + SECONDS
         tally: dict[str, int] = {"borrows": 0, "closed": 0, "purges": 0, "forks": 0}
         problems: list[str] = []
@@ -81,7 +89,7 @@ def test_borrowers_closers_purger_and_forker_together(backend: str) -> None:
 
         def refill(slot: int) -> None:
             i = next(ids)
-            pool[slot] = (i, factory.new(_pattern(i)))
+            pool[slot] = (i, make(i))
 
         def closer() -> None:
             rng = random.Random()
@@ -113,13 +121,17 @@ def test_borrowers_closers_purger_and_forker_together(backend: str) -> None:
                     pid = os.fork()
                 if pid == 0:
                     ok = True
-                    for _ident, secret in snapshot:
+                    for ident, secret in snapshot:
                         try:
                             secret.with_bytes(len)
                             ok = False
                         except (ForkedError, SecretClosedError):
                             pass
                         except BaseException:
+                            ok = False
+                        # this child's copy of the pages: zeros (wiped at fork), or gone
+                        got = memory.read(os.getpid(), where[ident], 8) if ident in where else None
+                        if got not in (None, bytes(8)):
                             ok = False
                     os._exit(0 if ok else 1)
                 _, status = os.waitpid(pid, 0)
