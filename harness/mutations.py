@@ -568,4 +568,20 @@ MUTATIONS: list[Mutation] = [
         new="    if (mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)\n        return errno;\n",
         scenarios=("faults_injected",),
     ),
+    Mutation(
+        name="escape_not_reported",
+        protection="borrow gate: a view that outlives its borrow is detected (ViewEscapedError)",
+        path="securememory/gatemodule.c",
+        old="    if (b->exports > 0)\n        escaped = 1;\n",
+        new="    if (0)\n        escaped = 1;\n",
+        scenarios=("borrow_protocol",),
+    ),
+    Mutation(
+        name="close_does_not_wait",
+        protection="borrow gate: close() waits for borrows in flight before tearing down",
+        path="securememory/gate.c",
+        old="        else if (g->count > 0 || g->state != CONCEALED)\n            rc = SM_GATE_TIMEOUT;\n",
+        new="",
+        scenarios=("borrow_protocol",),
+    ),
 ]

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 from securememory import SecretFactory, ViewEscapedError
@@ -212,3 +213,59 @@ scenario("purge_in_flight", "purge during a borrow: the stale view reads zeros, 
 )
 scenario("interrupted_borrows", "Ctrl-C inside borrows leaves nothing counted or readable")(interrupted_borrows)
 scenario("stack_overflow_wipe", "a stack overflow still wipes every buffer before death")(stack_overflow_wipe)
+
+
+def borrow_protocol(env: Environment) -> Result:
+    """A slice kept past its borrow raises ViewEscapedError on every backend, and
+    close() from another thread returns only after the borrow in flight ends."""
+
+    def fn(ctx: child.Context) -> None:
+        report: dict[str, Any] = {}
+        for backend in ("protected", "enclave", "legacy"):
+            secret = SecretFactory(backend).new(bytearray(SECRET))
+            kept: list[memoryview] = []
+
+            def keep_slice(view: memoryview, kept: list[memoryview] = kept) -> None:
+                kept.append(view[1:])
+
+            try:
+                secret.with_bytes(keep_slice)
+                report[f"{backend} escape"] = "not detected"
+            except ViewEscapedError:
+                report[f"{backend} escape"] = "detected"
+            kept.clear()
+            inside = threading.Event()
+            order: list[str] = []
+
+            def borrower(secret: Any = secret, inside: threading.Event = inside, order: list[str] = order) -> None:
+                with secret.borrow() as view:
+                    inside.set()
+                    time.sleep(0.2)
+                    order.append("read" if view.tobytes() == SECRET else "wrong bytes")
+                order.append("ended")
+
+            t = threading.Thread(target=borrower)
+            t.start()
+            inside.wait()
+            secret.close()
+            order.append("closed")
+            t.join()
+            report[f"{backend} close"] = ",".join(order)
+        ctx.report(report)
+
+    outcome = child.run(fn, env=env.child_env, timeout=60)
+    report = outcome.reports[0] if outcome.reports else {}
+    want = {}
+    for backend in ("protected", "enclave", "legacy"):
+        want[f"{backend} escape"] = "detected"
+        want[f"{backend} close"] = "read,ended,closed"
+    ok = outcome.exit_code == 0 and report == want
+    return verdict(
+        "borrow_protocol",
+        ok,
+        "escapes detected; close() waits for the borrow in flight",
+        f"{outcome.describe()}, {report}" + env.note,
+    )
+
+
+scenario("borrow_protocol", "escapes are detected; close() waits for borrows in flight")(borrow_protocol)
