@@ -123,7 +123,7 @@ for kind in sdist wheel; do
         log "$kind: securememory-harness ${HARNESS_ARGS[*]}"
         "$venv/bin/securememory-harness" "${HARNESS_ARGS[@]}" || die "$kind: the harness reported a FAIL"
         "$venv/bin/python" -I -m securememory.harness --list >/dev/null || die "$kind: python -m securememory.harness"
-        "$venv/bin/python" -I "$ROOT/.ci/readme_examples.py" "$ROOT/README.md" || die "$kind: README examples"
+        "$venv/bin/python" -I "$ROOT/docs/run_snippets.py" "$ROOT/README.md" || die "$kind: README examples"
     )
 done
 log "sdist and wheel install and work outside the tree"
