@@ -443,7 +443,7 @@ MUTATIONS: list[Mutation] = [
         "crash_wipe_leaves_pages_open", "crash wipe", CRASH_C,
         "            if (seal)\n                sm_protect(addr, s->len, SM_PROT_NONE);",
         "            (void)seal;",
-        ("frozen_write",),
+        ("crash_reseal",),
     ),
     Mutation(
         "buffer_not_crash_registered", "crash wipe", GUARD_C,

@@ -269,3 +269,23 @@ def borrow_protocol(env: Environment) -> Result:
 
 
 scenario("borrow_protocol", "escapes are detected; close() waits for borrows in flight")(borrow_protocol)
+
+
+def crash_reseal(env: Environment) -> Result:
+    """With the crash wipe as the only handler, a write to a frozen buffer still
+    kills the process: the wipe leaves the pages sealed, so the write faults again."""
+
+    def fn(ctx: child.Context) -> None:
+        faulthandler.disable()  # no other handler: the crash wipe alone decides
+        buf = Buffer(32)
+        buf.freeze()
+        raw.poke(buf.address)
+        ctx.report("the write went through after the crash wipe")
+
+    outcome = child.run(fn, env=env.child_env, timeout=30)
+    ok = outcome.signal == signal.SIGSEGV and outcome.reports == []
+    seen = f", {outcome.reports[0]}" if outcome.reports else ""
+    return verdict("crash_reseal", ok, "killed by SIGSEGV", outcome.describe() + seen + env.note)
+
+
+scenario("crash_reseal", "after the crash wipe the faulting write faults again (pages resealed)")(crash_reseal)
