@@ -150,7 +150,7 @@ static void test_buffer(void)
     size_t page = sm_page_size();
     sm_buffer b;
     size_t live = sm_live_count();
-    check(sm_buffer_create(32, SM_LOCK_REQUIRE, 0, &b) == 0, "create a guarded 32-byte buffer, locked");
+    check(sm_buffer_create(32, SM_LOCK_REQUIRE, &b) == 0, "create a guarded 32-byte buffer, locked");
     check(b.locked == 1 && b.inner == b.base + page && b.inner_len == page && b.total == 3 * page,
           "layout: guard page, one inner page, guard page");
     check(b.data + b.size == b.inner + b.inner_len, "data right-aligned against the trailing guard page");
@@ -183,9 +183,9 @@ static void test_buffer(void)
     sm_buffer_protect(&b, SM_PROT_READ);
     check(all_zero(b.inner, b.inner_len), "wipe_all zeroes every live buffer, no-access ones included");
     check(sm_buffer_destroy(&b) == 0, "destroy it");
-    check(sm_buffer_create(0, SM_LOCK_NONE, 0, &b) == EINVAL, "size 0 is EINVAL");
+    check(sm_buffer_create(0, SM_LOCK_NONE, &b) == EINVAL, "size 0 is EINVAL");
 
-    check(sm_buffer_create(page, SM_LOCK_BEST_EFFORT, 0, &b) == 0 && b.inner_len == 2 * page &&
+    check(sm_buffer_create(page, SM_LOCK_BEST_EFFORT, &b) == 0 && b.inner_len == 2 * page &&
               b.data - b.inner >= SM_CANARY_MIN,
           "a page-sized buffer still gets a canary");
     check(sm_buffer_destroy(&b) == 0, "destroy it");
@@ -196,7 +196,7 @@ static DWORD WINAPI churn(void *arg)
     (void)arg;
     for (int i = 0; i < 300; i++) {
         sm_buffer b;
-        if (sm_buffer_create(64, SM_LOCK_BEST_EFFORT, 0, &b) != 0)
+        if (sm_buffer_create(64, SM_LOCK_BEST_EFFORT, &b) != 0)
             return 1;
         memset(b.data, 0x11, b.size);
         if (sm_buffer_destroy(&b) != 0)
@@ -271,7 +271,7 @@ static void test_crash_filter(void)
 static int canary_child(void)
 {
     sm_buffer b;
-    if (sm_buffer_create(16, SM_LOCK_NONE, 0, &b) != 0)
+    if (sm_buffer_create(16, SM_LOCK_NONE, &b) != 0)
         return 10;
     b.inner[0] ^= 0xff;
     sm_buffer_destroy(&b);
@@ -298,7 +298,7 @@ static LONG WINAPI after_crash_wipe(EXCEPTION_POINTERS *e)
 static int crash_child(void)
 {
     SetUnhandledExceptionFilter(after_crash_wipe);
-    if (sm_crash_install() != 0 || sm_buffer_create(32, SM_LOCK_NONE, 0, &crash_buf) != 0)
+    if (sm_crash_install() != 0 || sm_buffer_create(32, SM_LOCK_NONE, &crash_buf) != 0)
         return 10;
     memset(crash_buf.data, 0x42, crash_buf.size);
     *(volatile unsigned char *)(crash_buf.data + crash_buf.size) = 1;
