@@ -9,7 +9,6 @@ import faulthandler
 import gc
 import os
 import signal
-import sys
 import threading
 import time
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from _secret_helpers import BACKENDS, borrowed_address, readable
 from conftest import run, run_ok
 
-from harness import child, memory
+from harness import child
 from securememory import SecretFactory, catch_interrupt, errors
 from securememory.memcall import Protection
 from securememory.memguard import Buffer, Enclave, purge
@@ -290,46 +289,16 @@ def test_an_abandoned_borrow_ends_when_its_view_is_dropped(backend: str) -> None
 # -- stack overflow ----------------------------------------------------------------------------------
 
 
-MARKER = bytes.fromhex("57ac0e57ac0e57ac0e57ac0e57ac0e57ac0e57ac0e57ac0e57ac0e57ac0e57ac")
-
-
 def test_a_stack_overflow_in_a_thread_still_wipes() -> None:
     """The fault lands on a thread with no stack left: the crash wipe runs on
-    that thread's alternate signal stack."""
-    where: dict[str, Any] = {}
+    that thread's alternate signal stack (the harness's stack_overflow_wipe)."""
+    from harness.scenario import PASS, UNSUPPORTED, environment
+    from harness.scenarios.borrows import stack_overflow_wipe
 
-    def body(ctx: child.Context) -> None:
-        faulthandler.disable()  # its own alternate stack would hide a missing one
-        sys.setrecursionlimit(1_000_000)
-        threading.stack_size(256 * 1024)
-
-        def deep(n: int) -> int:
-            return sum(map(deep, [n + 1]))  # each level goes through C: the C stack grows
-
-        def thread() -> None:
-            b = Buffer.from_bytes(bytearray(MARKER))
-            ctx.checkpoint(b.address)
-            try:
-                deep(0)
-            except RecursionError:
-                ctx.report("guarded")
-            b.destroy()
-
-        t = threading.Thread(target=thread)
-        t.start()
-        t.join()
-        ctx.report("survived")
-
-    def observe(pid: int, addr: int) -> None:
-        where["addr"] = addr
-        where["before"] = memory.read(pid, addr, len(MARKER))
-
-    out = run(body, observe=observe, at_exit=lambda pid: memory.read(pid, where["addr"], len(MARKER)))
-    if out.reports == ["guarded"]:
-        pytest.skip("this interpreter guards its C stack: Python code cannot overflow it")
-    assert out.signal == signal.SIGSEGV, out.describe()
-    assert where["before"] == MARKER
-    assert out.observations[-1] == bytes(len(MARKER))
+    result = stack_overflow_wipe(environment())
+    if result.verdict == UNSUPPORTED:
+        pytest.skip(result.reason)
+    assert result.verdict == PASS, result
 
 
 # -- input handling ----------------------------------------------------------------------------------
