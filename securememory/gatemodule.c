@@ -130,6 +130,44 @@ static int expose(GateObject *gate, unsigned long owner)
     return 0;
 }
 
+/* Release a borrow's or fill's view: 1 when a buffer taken from it is alive. */
+static int release_view(PyObject *view)
+{
+    int escaped = 0;
+    PyObject *r = PyObject_CallMethod(view, "release", NULL);
+    if (r == NULL) {
+        escaped = 1;
+        PyErr_Clear();
+    }
+    Py_XDECREF(r);
+    return escaped;
+}
+
+/* Drop the locals of a failing action's finished frames (slices they hold). */
+static void drop_frames(PyObject *tb)
+{
+    if (tb == NULL || tb == Py_None || clear_frames == NULL)
+        return;
+    PyObject *r = PyObject_CallFunctionObjArgs(clear_frames, tb, NULL);
+    Py_XDECREF(r);
+    PyErr_Clear();
+}
+
+/* After SM_GATE_CONCEAL: hand the exposure to conceal(), mark the gate
+ * concealed. -1 (with the exception) when conceal raised. */
+static int conceal_exposed(GateObject *gate)
+{
+    PyObject *obj = gate->exposed;
+    gate->exposed = NULL;
+    PyObject *r = PyObject_CallFunction(gate->conceal, "Oi", obj ? obj : Py_None, gate->escaped);
+    sm_gate_concealed(gate->g);
+    Py_XDECREF(obj);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
 /* Count the borrow and return its view; NULL with an exception and nothing counted. */
 static PyObject *begin(BorrowObject *b)
 {
@@ -172,15 +210,8 @@ static PyObject *begin(BorrowObject *b)
         PyObject *t, *v, *tb;
         PyErr_Fetch(&t, &v, &tb);
         b->state = 2;
-        if (sm_gate_exit(gate->g, b->owner) == SM_GATE_CONCEAL) {
-            PyObject *obj = gate->exposed;
-            gate->exposed = NULL;
-            PyObject *r = PyObject_CallFunction(gate->conceal, "Oi", obj, 0);
-            Py_XDECREF(r);
-            Py_XDECREF(obj);
+        if (sm_gate_exit(gate->g, b->owner) == SM_GATE_CONCEAL && conceal_exposed(gate))
             PyErr_Clear();
-            sm_gate_concealed(gate->g);
-        }
         PyErr_Restore(t, v, tb);
         return NULL;
     }
@@ -204,22 +235,13 @@ static int end(BorrowObject *b, PyObject *tb, PyObject *failing)
     PyObject *view = b->view_ref ? PyWeakref_GetObject(b->view_ref) : NULL;
     if (view != NULL && view != Py_None) {
         Py_INCREF(view);
-        PyObject *r = PyObject_CallMethod(view, "release", NULL);
-        if (r == NULL) {
-            escaped = 1; /* a buffer taken from the view is alive */
-            PyErr_Clear();
-        }
-        Py_XDECREF(r);
+        escaped = release_view(view);
         Py_DECREF(view);
     }
     PyErr_Clear();
     Py_CLEAR(b->view_ref);
-    if (b->exports > 0 && tb != NULL && tb != Py_None && clear_frames != NULL) {
-        /* slices held by the finished frames of a failing action */
-        PyObject *r = PyObject_CallFunctionObjArgs(clear_frames, tb, NULL);
-        Py_XDECREF(r);
-        PyErr_Clear();
-    }
+    if (b->exports > 0)
+        drop_frames(tb);
     if (b->exports > 0)
         escaped = 1;
     b->state = 2;
@@ -227,14 +249,7 @@ static int end(BorrowObject *b, PyObject *tb, PyObject *failing)
         gate->escaped = 1;
     int rc = sm_gate_exit(gate->g, b->owner);
     if (rc == SM_GATE_CONCEAL) {
-        PyObject *obj = gate->exposed;
-        gate->exposed = NULL;
-        PyObject *r = PyObject_CallFunction(gate->conceal, "Oi", obj ? obj : Py_None, gate->escaped);
-        sm_gate_concealed(gate->g);
-        Py_XDECREF(obj);
-        if (r == NULL)
-            failed = 1;
-        Py_XDECREF(r);
+        failed = conceal_exposed(gate) != 0;
         rc = 0;
     }
     if (escaped) {
@@ -679,19 +694,10 @@ static PyObject *fill(PyObject *module, PyObject *args)
         if (tb != NULL && v != NULL)
             PyException_SetTraceback(v, tb);
     }
-    int escaped = 0;
-    PyObject *r = PyObject_CallMethod(view, "release", NULL);
-    if (r == NULL) {
-        escaped = 1;
-        PyErr_Clear();
-    }
-    Py_XDECREF(r);
+    int escaped = release_view(view);
     Py_DECREF(view);
-    if (f->exports > 0 && tb != NULL && clear_frames != NULL) {
-        r = PyObject_CallFunctionObjArgs(clear_frames, tb, NULL);
-        Py_XDECREF(r);
-        PyErr_Clear();
-    }
+    if (f->exports > 0)
+        drop_frames(tb);
     escaped = escaped || f->exports > 0;
     f->open = 0;
     Py_DECREF(f);
