@@ -62,11 +62,11 @@ PY_BATCH = 10_000
 SECRET_TARGETS = ("protected", "enclave", "legacy")
 TARGETS = ("sm_equal", *SECRET_TARGETS, "buffer", "bytes")
 
-# Calls of about 1 us, where CPython's handling of a True answer measurably
+# Python-level calls, where CPython's handling of a True answer measurably
 # differs from a False one (|t| 4-8 at 10^5 calls, whatever the position of
-# the difference): their classes are "differs at the other end" against
-# "differs here", so that both answer False.
-ANSWER_NEUTRAL = ("buffer", "bytes")
+# the difference, once a borrow costs a few microseconds): their classes are
+# "differs at the other end" against "differs here", so that both answer False.
+ANSWER_NEUTRAL = (*SECRET_TARGETS, "buffer", "bytes")
 
 Run = tuple[str, str]  # (target, position)
 EVERY_RUN: tuple[Run, ...] = tuple((t, p) for t in TARGETS for p in POSITIONS)
@@ -133,7 +133,7 @@ def _calls(env: Environment, target: str, position: int, shorter: bool) -> Itera
     and a_v(b_u): every object takes part once in each class, so nothing
     about one object (its pages, its address) can tell the classes apart.
 
-    For the cheap ``Buffer.equal_to`` targets (``ANSWER_NEUTRAL``) every b
+    For the Python-level targets (``ANSWER_NEUTRAL``) every b
     also differs from its content at the other end of the data, so both
     classes answer False and differ only in where the first difference lies.
     """
