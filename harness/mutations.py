@@ -518,6 +518,14 @@ MUTATIONS: list[Mutation] = [
         scenarios=("stray_copies_crypto",),
     ),
     Mutation(
+        name="fill_stack_not_wiped",
+        protection="the stack below a create(fill) is wiped when fill returns (native code's dead frames)",
+        path="securememory/gatemodule.c",
+        old="    sm_stack_wipe(FILL_STACK_WIPE);\n",
+        new="",
+        scenarios=("stray_copies_fill_stack",),
+    ),
+    Mutation(
         name="send_copies_the_secret",
         protection="send() writes from the borrowed view of locked memory and never copies it",
         path="securememory/transfer.py",

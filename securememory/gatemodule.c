@@ -30,8 +30,11 @@
 #include <pthread.h>
 #endif
 #include "gate.h"
+#include "memcall/memcall.h"
 
 #define WAIT_SLICE_MS 50
+/* Stack a fill's action may have left key material on, wiped when it returns. */
+#define FILL_STACK_WIPE 32768
 
 static PyObject *ClosedError, *EscapedError, *ForkedError, *BorrowError, *ProtectionError;
 static PyObject *clear_frames;
@@ -663,7 +666,9 @@ static PyType_Spec fill_spec = {
 /* fill(data, size, action): action(view) with a writable view of size bytes at
  * data, then the view released. True when a view of the memory outlived the
  * call (the same rule as a borrow's escape). action's exception propagates,
- * with the locals of its finished frames dropped first. */
+ * with the locals of its finished frames dropped first. What action called
+ * (a KDF, an AEAD, read()) may leave the secret in its dead stack frames:
+ * that stack is wiped as soon as action returns. */
 static PyObject *fill(PyObject *module, PyObject *args)
 {
     (void)module;
@@ -687,6 +692,7 @@ static PyObject *fill(PyObject *module, PyObject *args)
         return NULL;
     }
     PyObject *result = PyObject_CallFunctionObjArgs(action, view, NULL);
+    sm_stack_wipe(FILL_STACK_WIPE);
     PyObject *t = NULL, *v = NULL, *tb = NULL;
     if (result == NULL) {
         PyErr_Fetch(&t, &v, &tb);

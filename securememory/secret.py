@@ -24,6 +24,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import traceback
+import warnings
 import weakref
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -239,8 +240,15 @@ class Secret(abc.ABC):
     def __del__(self) -> None:
         if getattr(self, "_finished", True):
             return
-        with contextlib.suppress(Exception):
-            self.close()
+        try:
+            if not self._gate.forked:  # a forked child never owned its parent's secrets
+                # stacklevel 1: attributed to this module, so filters can name securememory
+                warnings.warn(
+                    f"unclosed secret {self!r}: close() it or use 'with'", ResourceWarning, stacklevel=1, source=self
+                )
+        finally:
+            with contextlib.suppress(Exception):
+                self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"

@@ -94,8 +94,8 @@ def test_bad_arguments_raise_documented_errors(factory: SecretFactory) -> None:
         aead_decrypt(key, bytes(12), bytes(16))
     with pytest.raises(InvalidArgumentError):
         aead_decrypt(key, bytes(3), bytes(40))
-    with pytest.raises(InvalidArgumentError):
-        aead_decrypt(factory.new(bytearray(5)), bytes(12), bytes(40))
+    with factory.new(bytearray(5)) as short_key, pytest.raises(InvalidArgumentError):
+        aead_decrypt(short_key, bytes(12), bytes(40))
     with pytest.raises(InvalidTypeError):
         aead_decrypt(key, bytes(12), bytes(40), cipher=object)
     with pytest.raises(InvalidTypeError):

@@ -284,6 +284,41 @@ def test_context_manager_closes(factory: SecretFactory) -> None:
     assert secret.closed
 
 
+def test_a_secret_collected_unclosed_warns_and_is_closed(factory: SecretFactory) -> None:
+    in_use = metrics.in_use
+    with pytest.warns(ResourceWarning, match=r"unclosed secret <\w+Secret size=8 open>"):
+        factory.create_random(8)  # dropped at once
+    assert metrics.in_use == in_use
+
+
+def test_a_closed_secret_collected_does_not_warn(factory: SecretFactory) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with factory.create_random(8):
+            pass
+        factory.create_random(8).close()
+
+
+def test_a_forked_child_does_not_warn_for_its_parents_secrets(factory: SecretFactory) -> None:
+    secret = factory.create_random(8)
+
+    def child_body(ctx: child.Context) -> None:
+        import gc
+        import warnings
+
+        nonlocal secret
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del secret
+            gc.collect()
+        assert not caught, [str(w.message) for w in caught]
+
+    run_ok(child_body)
+    secret.close()
+
+
 def test_close_inside_own_borrow_is_an_error_not_a_deadlock(digits: Secret) -> None:
     def close_inside_borrow() -> None:
         with digits.borrow():

@@ -8,6 +8,7 @@ mutation catalogue breaks each path so that its scenario must FAIL.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import socket
@@ -148,6 +149,58 @@ def crypto(env: Environment) -> Result:
     return _verdict("stray_copies_crypto", env, report, keys)
 
 
+def stack(env: Environment) -> Result:
+    """create(fill) whose fill hands the secret by value to native code: its dead frame is wiped.
+
+    Native code a fill calls may keep what it computes in its stack frame (a
+    KDF's last block, an AEAD's key schedule) and return without wiping it. To
+    make that happen on every interpreter, the fill passes the secret's bytes
+    as a by-value struct argument to a C function that ignores them: libffi
+    copies them into the call's stack frame, as native code would.
+    """
+
+    def block(p: probe.Probe) -> None:
+        factory = SecretFactory()
+
+        def fill(out: memoryview) -> None:
+            with open(p.file("stack_out"), "rb", buffering=0) as f:
+                f.readinto(out)
+            _nested(lambda: _leave_on_stack(out), 8)
+
+        derived = factory.create(SIZE, fill)
+        p.scan("stack_out")
+        del derived
+
+    report = probe.run(block, env=env.child_env)
+    return _verdict("stray_copies_fill_stack", env, report, ["stack_out"])
+
+
+class _Value(ctypes.Structure):
+    _fields_ = [("bytes", ctypes.c_ubyte * SIZE)]
+
+
+# getpid() called as if it took a SIZE-byte struct by value: the caller copies
+# the struct into the stack frame of the call, which getpid never reads.
+_by_value = ctypes.CFUNCTYPE(ctypes.c_int, _Value)(ctypes.cast(ctypes.CDLL(None).getpid, ctypes.c_void_p).value or 0)
+
+
+def _leave_on_stack(view: memoryview) -> None:
+    value = _Value.from_buffer(view)  # the secret's own memory, no copy
+    try:
+        _by_value(value)
+    finally:
+        del value
+
+
+def _nested(fn: Callable[[], object], depth: int) -> None:
+    """Call ``fn`` under ``depth`` C-level calls (each map() step enters the
+    interpreter afresh), so its frames lie deeper than the scan's code reaches."""
+    if depth == 0:
+        fn()
+    else:
+        list(map(lambda _: _nested(fn, depth - 1), [0]))
+
+
 def _encrypt(key: Any, plain: Any, nonce: bytes, out: bytearray) -> None:
     from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
@@ -165,6 +218,7 @@ SCENARIOS: dict[str, tuple[str, Callable[..., Result]]] = {
     "stray_copies_getpass": ("no stray copy of a password typed at a pseudo-terminal", terminal),
     "stray_copies_transfer": ("no stray copy after send/receive through a pipe", transfer),
     "stray_copies_crypto": ("no stray copy of keys or outputs of the crypto recipes", crypto),
+    "stray_copies_fill_stack": ("no copy left on the stack by native code a create(fill) called", stack),
 }
 for _name, (_summary, _fn) in SCENARIOS.items():
     scenario(_name, _summary)(functools.partial(_fn))

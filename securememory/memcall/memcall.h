@@ -51,6 +51,10 @@ int sm_memfd_secret_supported(void);
 int sm_disable_core_dumps(int hard);
 /* A wipe the compiler cannot drop; async-signal-safe. */
 void sm_wipe(void *addr, size_t len);
+/* Zero up to len bytes of this thread's stack below the caller's frame, where
+ * functions that returned (OpenSSL, Rust, libc) left their locals; bounded by
+ * the thread's stack. */
+void sm_stack_wipe(size_t len);
 /* Fill from the kernel CSPRNG. */
 int sm_random(void *addr, size_t len);
 

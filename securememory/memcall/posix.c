@@ -1,7 +1,10 @@
 /* memcall for Linux and other POSIX systems. Linux-only calls (madvise flags,
  * memfd_secret, getrandom) are compiled only where the headers define them. */
 #define _GNU_SOURCE
+#include <alloca.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -209,6 +212,43 @@ void sm_wipe(void *addr, size_t len)
 {
     memset_v(addr, 0, len);
     __asm__ __volatile__("" : : "r"(addr) : "memory");
+}
+
+/* The lowest address this thread's stack may grow to, found once per thread
+ * (for the main thread glibc reads /proc/self/maps); 0 when unknown. */
+static uintptr_t stack_floor(void)
+{
+    static __thread uintptr_t floor;
+    static __thread int known;
+    if (!known) {
+#ifdef __linux__
+        pthread_attr_t attr;
+        void *lo;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            if (pthread_attr_getstack(&attr, &lo, &size) == 0)
+                floor = (uintptr_t)lo;
+            pthread_attr_destroy(&attr);
+        }
+#endif
+        known = 1;
+    }
+    return floor;
+}
+
+#define SM_STACK_MARGIN 16384 /* left below the wipe: its own calls, a signal frame */
+#define SM_STACK_UNKNOWN 4096 /* wiped where the stack's bounds are unknown */
+
+__attribute__((noinline)) void sm_stack_wipe(size_t len)
+{
+    unsigned char here;
+    uintptr_t sp = (uintptr_t)&here, floor = stack_floor();
+    size_t room = floor == 0 ? SM_STACK_UNKNOWN : sp > floor + SM_STACK_MARGIN ? sp - floor - SM_STACK_MARGIN : 0;
+    if (len > room)
+        len = room;
+    if (len == 0)
+        return;
+    sm_wipe(alloca(len), len);
 }
 
 int sm_random(void *addr, size_t len)

@@ -8,6 +8,8 @@
  * it) by the size asked for and tries once more. The minimum is not lowered
  * again on unlock. */
 #include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <string.h>
 #include <windows.h>
 #include <bcrypt.h>
@@ -155,6 +157,22 @@ int sm_disable_core_dumps(int hard) { (void)hard; return ENOTSUP; }
 void sm_wipe(void *addr, size_t len)
 {
     SecureZeroMemory(addr, len);
+}
+
+#define SM_STACK_MARGIN 16384 /* left below the wipe: its own calls, an exception frame */
+
+/* _alloca probes the pages in order, so the stack's guard page commits them. */
+__declspec(noinline) void sm_stack_wipe(size_t len)
+{
+    unsigned char here;
+    ULONG_PTR lo, hi;
+    GetCurrentThreadStackLimits(&lo, &hi);
+    uintptr_t sp = (uintptr_t)&here;
+    size_t room = sp > lo + SM_STACK_MARGIN ? sp - lo - SM_STACK_MARGIN : 0;
+    if (len > room)
+        len = room;
+    if (len > 0)
+        sm_wipe(_alloca(len), len);
 }
 
 int sm_random(void *addr, size_t len)
