@@ -10,13 +10,17 @@
 # Each interpreter gets a fresh virtualenv and `pip install -e SRC[test]` of
 # its own copy of the tree, then `python -m harness` and
 # `pytest -n 2 --forked` with the library's warnings as errors
-# (.ci/pymatrix/run-one.sh). Prints a table and exits 1 when any cell failed.
+# (.ci/pymatrix/run-one.sh). With SM_PYMATRIX_DIST (the directory where
+# .ci/package.sh left the sdist and the manylinux abi3 wheel), each interpreter
+# also installs both outside the tree and runs the installed harness and the
+# README's examples. Prints a table and exits 1 when any cell failed.
 # Logs stay in $SM_PYMATRIX_OUT (default /var/cache/securememory/pymatrix).
 #
 # Usage: .ci/pymatrix.sh [SRC]        SRC defaults to this repository
 # Env:   SM_PYMATRIX_SUITES  suites and lowest version, default "trixie sid:3.14"
 #        SM_PYMATRIX_ONLY    run only these interpreters, e.g. "3.14 3.15"
 #        SM_PYMATRIX_TIMEOUT seconds each of harness and tests may take (1200)
+#        SM_PYMATRIX_DIST    sdist and wheel to try on every interpreter (none)
 #        SM_ROOTS_DIR, SM_DEBIAN_MIRROR (see root.sh)
 # Needs root (debootstrap, chroot, bind mounts).
 set -euo pipefail
@@ -27,6 +31,7 @@ src=$(cd "${1:-$here/..}" && pwd)
 . "$here/pymatrix/root.sh"
 SUITES=${SM_PYMATRIX_SUITES:-trixie sid:3.14}
 ONLY=${SM_PYMATRIX_ONLY:-}
+DIST=${SM_PYMATRIX_DIST:-}
 OUT=${SM_PYMATRIX_OUT:-/var/cache/securememory/pymatrix}
 start=$SECONDS
 
@@ -119,7 +124,7 @@ for spec in $SUITES; do
     suite=${spec%%:*}
     root=$(root_dir "$suite")
     if [[ ! -s $OUT/$suite.interpreters ]]; then
-        rows+=("FAIL	$suite	root not ready	not run	see the log above")
+        rows+=("FAIL	$suite	root not ready	not run	not run	see the log above")
         failed=1
         continue
     fi
@@ -127,6 +132,13 @@ for spec in $SUITES; do
     rm -rf "$root/opt/securememory/pymatrix"
     mkdir -p "$root/opt/securememory"
     cp -r "$here/pymatrix" "$root/opt/securememory/pymatrix"
+    rm -rf "$root/opt/securememory/dist"
+    dist_arg=()
+    if [[ -n $DIST ]]; then
+        mkdir -p "$root/opt/securememory/dist"
+        cp "$DIST"/securememory-*.tar.gz "$DIST"/securememory-*manylinux*.whl "$root/opt/securememory/dist/"
+        dist_arg=(/opt/securememory/dist)
+    fi
     while read -r exe; do
         tag=${exe##*/python}
         [[ $tag == *t ]] && found_ft=1
@@ -145,11 +157,11 @@ for spec in $SUITES; do
         fi
         cell_start=$SECONDS
         log "$suite $tag: install, harness, tests"
-        in_root "$root" env SM_PYMATRIX_TIMEOUT="${SM_PYMATRIX_TIMEOUT:-1200}" bash /opt/securememory/pymatrix/run-one.sh "$exe" "$copy" "/opt/securememory/out-$tag" || true
+        in_root "$root" env SM_PYMATRIX_TIMEOUT="${SM_PYMATRIX_TIMEOUT:-1200}" bash /opt/securememory/pymatrix/run-one.sh "$exe" "$copy" "/opt/securememory/out-$tag" "${dist_arg[@]}" || true
         rm -rf "${OUT:?}/$tag"
         cp -r "$root/opt/securememory/out-$tag" "$OUT/$tag"
         rm -rf "$OUT/$tag/venv"
-        row=$(cat "$OUT/$tag/result" 2>/dev/null || printf 'FAIL\t%s\tno result\tno result\t' "$tag")
+        row=$(cat "$OUT/$tag/result" 2>/dev/null || printf 'FAIL\t%s\tno result\tno result\tno result\t' "$tag")
         IFS=$'\t' read -r status version _ <<<"$row"
         rows+=("${row/$'\t'$version$'\t'/$'\t'$version ($suite)$'\t'}")
         [[ $status == ok ]] || failed=1
@@ -163,10 +175,10 @@ done
 if [[ $found_ft == 0 ]]; then
     echo "note: no free-threaded CPython is packaged in ${SUITES// /, } (no package python3.Xt or python3.X-nogil); no free-threaded run"
 fi
-printf '\n%-22s %-34s %-34s %s\n' interpreter harness tests notes
+printf '\n%-22s %-34s %-34s %-18s %s\n' interpreter harness tests "sdist + wheel" result
 for row in "${rows[@]}"; do
-    IFS=$'\t' read -r status version harness tests notes <<<"$row"
-    printf '%-22s %-34s %-34s %s\n' "$version" "$harness" "$tests" "$status${notes:+: $notes}"
+    IFS=$'\t' read -r status version harness tests package notes <<<"$row"
+    printf '%-22s %-34s %-34s %-18s %s\n' "$version" "$harness" "$tests" "$package" "$status${notes:+: $notes}"
 done
 echo "interpreter matrix: $((SECONDS - start)) s"
 exit "$failed"

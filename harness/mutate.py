@@ -9,8 +9,10 @@ names, then, when none of them fails, every scenario, so that "caught by" names
 every scenario that noticed. An entry is CAUGHT when at least one scenario
 FAILs, SURVIVED when all pass, STALE when its ``old`` text no longer occurs
 exactly once in its file (or it names an unknown scenario), ERROR when the copy
-cannot be built or the harness ends without verdicts. Exits 1 unless every
-entry is CAUGHT.
+cannot be built or the harness ends without verdicts, NOT NEEDED when the
+protection matters only on newer interpreters than this one (the entry's
+``python``; ``--newer-only`` runs just those). Exits 1 unless every entry is
+CAUGHT or NOT NEEDED.
 
 Before any mutation the unmutated copy is built and its harness run over the
 scenarios the entries name: a scenario failing there would make every
@@ -43,6 +45,7 @@ CAUGHT = "CAUGHT"
 SURVIVED = "SURVIVED"
 STALE = "STALE"
 ERROR = "ERROR"
+NOT_NEEDED = "NOT NEEDED"
 
 ROOT = Path(__file__).resolve().parent.parent
 TREES = ("securememory", "harness")
@@ -255,6 +258,10 @@ class Campaign:
 
     def _run(self, m: Mutation) -> Outcome:
         outcome = Outcome(m.name, m.protection, m.path, ERROR)
+        if sys.version_info < m.python:
+            outcome.status = NOT_NEEDED
+            outcome.reason = f"the protection matters from CPython {m.python[0]}.{m.python[1]} on"
+            return outcome
         stale = check(m)
         unknown = [s for s in m.scenarios if s not in self.scenarios]
         if stale or unknown:
@@ -357,6 +364,16 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def select(names: Sequence[str] | None, newer_only: bool = False) -> list[Mutation]:
+    """The entries named (default: all); ``newer_only``: only those the oldest interpreter does not need."""
+    by_name = {m.name: m for m in MUTATIONS}
+    selected = [by_name[n] for n in names] if names else list(MUTATIONS)
+    if newer_only:
+        oldest = min(m.python for m in MUTATIONS)
+        selected = [m for m in selected if m.python > oldest]
+    return selected
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.mutate", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="one JSON object per mutation, one per line")
@@ -364,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="mutations run at once (default: the number of cores)")
     parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    parser.add_argument("--newer-only", action="store_true",
+                        help="run only the entries for protections that older interpreters do not need")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
@@ -379,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.only or [] if n not in by_name]
     if unknown:
         parser.error(f"unknown mutation(s): {', '.join(unknown)} (see --list)")
-    selected = [by_name[n] for n in args.only] if args.only else list(MUTATIONS)
+    selected = select(args.only, args.newer_only)
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="securememory-mutate-") as tmp:
@@ -406,11 +425,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(asdict(o)))
     else:
         print(table(outcomes))
-        counts = {s: sum(o.status == s for o in outcomes) for s in (CAUGHT, SURVIVED, STALE, ERROR)}
+        counts = {s: sum(o.status == s for o in outcomes) for s in (CAUGHT, SURVIVED, STALE, ERROR, NOT_NEEDED)}
         print(f"\n{counts[CAUGHT]} caught, {counts[SURVIVED]} survived, {counts[STALE]} stale, "
-              f"{counts[ERROR]} errors, of {len(outcomes)} mutations in {_duration(elapsed)} (--jobs {args.jobs})")
+              f"{counts[ERROR]} errors, {counts[NOT_NEEDED]} not needed on this interpreter, "
+              f"of {len(outcomes)} mutations in {_duration(elapsed)} (--jobs {args.jobs})")
     sys.stdout.flush()
-    return 0 if all(o.status == CAUGHT for o in outcomes) else 1
+    return 0 if all(o.status in (CAUGHT, NOT_NEEDED) for o in outcomes) else 1
 
 
 if __name__ == "__main__":

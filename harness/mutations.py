@@ -21,6 +21,9 @@ class Mutation:
     old: str  # exact text; must occur exactly once in the file, else the entry is STALE
     new: str
     scenarios: tuple[str, ...]  # scenarios expected to catch it (tried first)
+    # The oldest CPython on which the protection is needed: on an older one
+    # nothing can catch its removal, and the campaign reports it NOT NEEDED.
+    python: tuple[int, int] = (3, 11)
 
 
 GUARD_C = "securememory/memguard/guard.c"
@@ -516,6 +519,15 @@ MUTATIONS: list[Mutation] = [
         new="            globals().setdefault('_kept', []).append(bytes(material))\n"
         "            kdf.derive_into(material, out)\n",
         scenarios=("stray_copies_crypto",),
+    ),
+    Mutation(
+        name="coffer_lock_not_held",
+        protection="hold: a with block's lock is released when the block never starts (CPython 3.14+)",
+        path=COFFER_PY,
+        old="        with hold(self._lock):\n            if not (self._gen",
+        new="        with self._lock:\n            if not (self._gen",
+        scenarios=("interrupted_borrows",),
+        python=(3, 14),
     ),
     Mutation(
         name="fill_stack_not_wiped",

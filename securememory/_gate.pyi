@@ -1,6 +1,6 @@
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -49,4 +49,12 @@ class Gate:
 
 def counters() -> tuple[int, int]: ...
 def fill(data: int, size: int, action: Callable[[memoryview], object], /) -> bool: ...
+
+_L = TypeVar("_L")
+
+class Hold(Generic[_L]):
+    def __enter__(self) -> _L: ...
+    def __exit__(self, *args: object) -> Literal[False]: ...
+
+def hold(lock: _L, /) -> Hold[_L]: ...
 def reset_counters() -> None: ...

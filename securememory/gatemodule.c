@@ -715,6 +715,101 @@ static PyObject *fill(PyObject *module, PyObject *args)
     return PyBool_FromLong(escaped);
 }
 
+/* ---- Hold: a lock held for one with block, given back if the block never starts ----
+ *
+ * From CPython 3.14, `with lock:` calls __enter__ with a CALL that runs
+ * signal handlers when it ends, before the block's handler is in place
+ * (CPython issue 148874): a KeyboardInterrupt raised there skips __exit__
+ * and the lock stays held for good. `with hold(lock):` makes one Hold per
+ * block, referenced only by the interpreter's stack: if the block never
+ * starts, unwinding drops the Hold, and its dealloc releases the lock. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *lock;
+    int held;
+} HoldObject;
+
+static PyObject *HoldType;
+
+static int hold_release(HoldObject *h)
+{
+    if (!h->held)
+        return 0;
+    h->held = 0;
+    PyObject *r = PyObject_CallMethod(h->lock, "release", NULL);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+static PyObject *hold_enter(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    HoldObject *h = (HoldObject *)self;
+    if (h->held) {
+        PyErr_SetString(PyExc_RuntimeError, "this hold is already held");
+        return NULL;
+    }
+    PyObject *r = PyObject_CallMethod(h->lock, "acquire", NULL);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    h->held = 1;
+    Py_INCREF(h->lock);
+    return h->lock;
+}
+
+static PyObject *hold_exit(PyObject *self, PyObject *args)
+{
+    (void)args;
+    if (hold_release((HoldObject *)self))
+        return NULL;
+    Py_RETURN_FALSE;
+}
+
+static void hold_dealloc(PyObject *self)
+{
+    HoldObject *h = (HoldObject *)self;
+    if (h->held) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        if (hold_release(h))
+            PyErr_Clear();
+        PyErr_Restore(t, v, tb);
+    }
+    Py_CLEAR(h->lock);
+    dealloc_heap(self);
+}
+
+static PyMethodDef hold_methods[] = {
+    {"__enter__", hold_enter, METH_NOARGS, "Acquire the lock; return it."},
+    {"__exit__", hold_exit, METH_VARARGS, "Release the lock."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot hold_slots[] = {
+    {Py_tp_dealloc, hold_dealloc},
+    {Py_tp_methods, hold_methods},
+    {Py_tp_doc, "One with block holding a lock; released when dropped unexited."},
+    {0, NULL},
+};
+
+static PyType_Spec hold_spec = {
+    "securememory._gate.Hold", sizeof(HoldObject), 0, Py_TPFLAGS_DEFAULT, hold_slots,
+};
+
+static PyObject *hold(PyObject *module, PyObject *lock)
+{
+    (void)module;
+    HoldObject *h = (HoldObject *)PyType_GenericAlloc((PyTypeObject *)HoldType, 0);
+    if (h == NULL)
+        return NULL;
+    Py_INCREF(lock);
+    h->lock = lock;
+    h->held = 0;
+    return (PyObject *)h;
+}
+
 /* ---- module ------------------------------------------------------------ */
 
 static PyObject *configure(PyObject *module, PyObject *args)
@@ -751,6 +846,8 @@ static PyObject *reset_counters(PyObject *module, PyObject *unused)
 }
 
 static PyMethodDef module_methods[] = {
+    {"hold", hold, METH_O,
+     "hold(lock): a context manager holding lock for one with block, released if the block never starts."},
     {"fill", fill, METH_VARARGS,
      "fill(data, size, action): action(view) with a writable view; True when a view outlived it."},
     {"counters", counters, METH_NOARGS, "(allocated, in_use): Secrets created, and not yet torn down."},
@@ -775,7 +872,8 @@ PyMODINIT_FUNC PyInit__gate(void)
         Py_INCREF(PyExc_RuntimeError);
     BorrowType = PyType_FromSpec(&borrow_spec);
     FillType = PyType_FromSpec(&fill_spec);
-    if (FillType == NULL) {
+    HoldType = PyType_FromSpec(&hold_spec);
+    if (FillType == NULL || HoldType == NULL) {
         Py_DECREF(m);
         return NULL;
     }

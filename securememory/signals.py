@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from ._gate import hold
 from ._native import lib
 from .errors import InvalidArgumentError, InvalidTypeError
 
@@ -61,7 +62,7 @@ def catch_signal(handler: Handler | None, *signals: int) -> None:
         raise InvalidTypeError("handler must be callable or None")
     if not signals:
         raise InvalidArgumentError("name at least one signal")
-    with _lock:
+    with hold(_lock):
         for sig in signals:
             if not isinstance(sig, int):
                 raise InvalidTypeError(f"signal must be an int or signal.Signals, not {type(sig).__name__}")

@@ -70,3 +70,18 @@ def test_campaign_catches_a_mutation_and_reports_a_harmless_one(tmp_path: Path) 
                         '"""Bytes-like sources:', '"""Bytes-like sources (docstring changed):', ("use_after_close",))
     outcome = campaign.run(harmless)
     assert outcome.status == mutate.SURVIVED, outcome
+
+
+def test_protection_for_newer_interpreters_is_not_needed_here(tmp_path: Path) -> None:
+    campaign = mutate.Campaign(tmp_path, {"use_after_close"})
+    future = Mutation("future", "probe", MUTATIONS[0].path, MUTATIONS[0].old, "x", ("use_after_close",), python=(99, 0))
+    outcome = campaign.run(future)
+    assert outcome.status == mutate.NOT_NEEDED and "99.0" in outcome.reason
+    assert [p.name for p in tmp_path.iterdir()] == ["objects"], "no copy of the tree was made for it"
+
+
+def test_newer_only_selects_the_interpreter_specific_entries() -> None:
+    newer = mutate.select(None, newer_only=True)
+    assert [m.name for m in newer] == [m.name for m in MUTATIONS if m.python > (3, 11)]
+    assert "coffer_lock_not_held" in [m.name for m in newer]  # CPython 3.14's with statement
+    assert mutate.select(["freeze_noop"], newer_only=True) == []

@@ -3,15 +3,20 @@
 # of interpreter PYTHON and run the harness and the test suite, leaving logs
 # and one result line (tally.py) in OUT.
 #
-# Usage: run-one.sh PYTHON SRC OUT
+# With DIST (a directory holding the sdist and the manylinux abi3 wheel built
+# on the host), also installs each of them into a fresh virtualenv outside the
+# tree and runs the installed harness and the README's examples there
+# (.ci/package.sh, which reuses what DIST holds).
+#
+# Usage: run-one.sh PYTHON SRC OUT [DIST]
 set -uo pipefail
 
-py=$1 src=$2 out=$3
+py=$1 src=$2 out=$3 dist=${4:-}
 here=$(dirname "$0")
 venv="$out/venv"
 rm -rf "$venv"
 mkdir -p "$out"
-rm -f "$out"/*.log "$out"/*.rc "$out"/harness.jsonl "$out"/junit.xml "$out"/result
+rm -f "$out"/*.log "$out"/*.rc "$out"/harness.jsonl "$out"/junit.xml "$out"/result "$out"/details
 
 "$py" -c 'import platform, sys; print(platform.python_version() + ("t" if not getattr(sys, "_is_gil_enabled", lambda: True)() else ""))' \
     >"$out/version"
@@ -30,6 +35,10 @@ cd "$src" || exit 1
 limit=${SM_PYMATRIX_TIMEOUT:-1200}
 timeout -k 30 "$limit" "$venv/bin/python" -m harness --json >"$out/harness.jsonl" 2>"$out/harness.log"
 echo $? >"$out/harness.rc"
+# Protections only newer interpreters need (CPython 3.14's with statement)
+# are proven here: the host's campaign reports them NOT NEEDED.
+timeout -k 30 "$limit" "$venv/bin/python" -m harness.mutate --newer-only --jobs 2 >"$out/mutate.log" 2>&1
+echo $? >"$out/mutate.rc"
 # The library's own warnings fail the run. DeprecationWarnings are errors:
 # among them the one CPython 3.12+ gives for fork() in a multi-threaded process
 # (a library thread makes every later fork warn). UnlockedMemoryWarning is not:
@@ -46,4 +55,8 @@ fi
 timeout -k 30 "$limit" "$venv/bin/python" -m pytest -n 2 --forked -p no:cacheprovider -q -m "not slow" "${filters[@]}" \
     --junitxml="$out/junit.xml" >"$out/pytest.log" 2>&1
 echo $? >"$out/pytest.rc"
+if [[ -n $dist ]]; then
+    SM_DIST=$dist timeout -k 30 "$limit" bash "$src/.ci/package.sh" "$py" >"$out/package.log" 2>&1
+    echo $? >"$out/package.rc"
+fi
 "$venv/bin/python" "$here/tally.py" "$out" >"$out/result"

@@ -1,7 +1,7 @@
 """One matrix cell from the logs run-one.sh left in OUT.
 
 Prints one tab-separated line: status (ok or FAIL), interpreter version,
-harness cell, tests cell, notes. Writes OUT/details with the failing scenarios
+harness cell, tests cell, packaging cell, notes. Writes OUT/details with the failing scenarios
 and tests. Runs on the interpreter under test, so it uses the standard library only.
 """
 
@@ -73,6 +73,18 @@ def tests_cell(out: Path, details: list[str]) -> tuple[str, bool, list[str]]:
     return cell, rc == "0" and failed == 0 and passed > 0, notes
 
 
+def package_cell(out: Path, details: list[str]) -> tuple[str, bool]:
+    """The sdist and the abi3 wheel installed and run outside the tree (.ci/package.sh)."""
+    rc = read(out / "package.rc", "")
+    if not rc:
+        return "not asked", True
+    if rc == "0":
+        return "sdist, wheel work", True
+    failed = [line for line in read(out / "package.log").splitlines() if "FAILED" in line or "FAIL" in line]
+    details.append("packaging: " + (failed[-1] if failed else f"exit {rc}"))
+    return f"FAIL (exit {rc})", False
+
+
 def main() -> int:
     out = Path(sys.argv[1])
     version = read(out / "version", "?")
@@ -80,11 +92,16 @@ def main() -> int:
     if read(out / "install.rc") != "0":
         tail = read(out / "install.log").splitlines()[-1:] or ["?"]
         (out / "details").write_text(read(out / "install.log") + "\n", encoding="utf-8")
-        print(f"FAIL\t{version}\tnot run\tnot run\tinstall failed: {tail[0][:160]}")
+        print(f"FAIL\t{version}\tnot run\tnot run\tnot run\tinstall failed: {tail[0][:160]}")
         return 0
     harness, harness_ok = harness_cell(out, details)
     tests, tests_ok, notes = tests_cell(out, details)
-    for step in ("harness", "pytest"):
+    package, package_ok = package_cell(out, details)
+    mutate_rc = read(out / "mutate.rc", "missing")
+    if mutate_rc != "0":
+        last = read(out / "mutate.log").splitlines()[-1:] or [f"exit {mutate_rc}"]
+        notes.append(f"mutations for newer interpreters: {last[0][:160]}")
+    for step in ("harness", "mutate", "pytest", "package"):
         if read(out / f"{step}.rc") in ("124", "137"):
             notes.append(f"{step} timed out")
     log = read(out / "pytest.log")
@@ -106,8 +123,8 @@ def main() -> int:
     if warnings:
         notes.append(f"{warnings} warnings")
     (out / "details").write_text("".join(d + "\n" for d in details), encoding="utf-8")
-    status = "ok" if harness_ok and tests_ok and probe_ok and not fatal and not warnings else "FAIL"
-    print(f"{status}\t{version}\t{harness}\t{tests}\t{'; '.join(notes)}")
+    ok = harness_ok and tests_ok and package_ok and mutate_rc == "0" and probe_ok and not fatal and not warnings
+    print(f"{'ok' if ok else 'FAIL'}\t{version}\t{harness}\t{tests}\t{package}\t{'; '.join(notes)}")
     return 0
 
 

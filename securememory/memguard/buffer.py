@@ -22,6 +22,7 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from .._gate import hold
 from .._native import ffi, lib
 from ..errors import (
     AllocationError,
@@ -259,7 +260,7 @@ class Buffer:
         """Set the protection of the inner pages (NO_ACCESS, READ_ONLY, READ_WRITE)."""
         if not isinstance(protection, Protection):
             raise InvalidTypeError(f"protection must be a Protection, not {type(protection).__name__}")
-        with self._guard:
+        with hold(self._guard):
             code = lib.sm_buffer_protect(self._live(), int(protection))
             if code:
                 raise ProtectionError(f"mprotect to {protection.name} failed ({os.strerror(code)})", code)
@@ -281,13 +282,13 @@ class Buffer:
 
     def wipe(self) -> None:
         """Overwrite the data with zeros."""
-        with self._guard:
+        with hold(self._guard):
             b = self._writable()
             lib.sm_wipe(b.data, b.size)
 
     def scramble(self) -> None:
         """Overwrite the data with random bytes."""
-        with self._guard:
+        with hold(self._guard):
             b = self._writable()
             fill_random(b.data, b.size)
 
@@ -300,7 +301,7 @@ class Buffer:
         if not isinstance(offset, int) or isinstance(offset, bool):
             raise InvalidTypeError("offset must be an int")
         ptr, n, _ = source(src)
-        with self._guard:
+        with hold(self._guard):
             b = self._writable()
             if not 0 <= offset <= b.size:
                 raise InvalidArgumentError(f"offset {offset} outside buffer of {b.size} bytes")
@@ -334,11 +335,11 @@ class Buffer:
         """
         if not isinstance(other, Buffer):
             ptr, n, _ = source(other)
-            with self._guard:
+            with hold(self._guard):
                 b = self._readable()
                 return n == b.size and bool(lib.sm_equal(b.data, ptr, n))
         if other is self:
-            with self._guard:
+            with hold(self._guard):
                 self._readable()
                 return True
         first, second = (self, other) if id(self) < id(other) else (other, self)
@@ -356,7 +357,7 @@ class Buffer:
         """Tear down like :meth:`destroy` but keep the pages reserved, wiped and
         ``protection``: views that outlived their use fault (or read zeros)
         instead of reading whatever is mapped there next. Idempotent."""
-        with self._guard:
+        with hold(self._guard):
             code = lib.sm_buffer_quarantine(self._b, int(protection))
             if not code:
                 _unregister(self)
@@ -390,7 +391,7 @@ class Buffer:
         Idempotent. A canary mismatch is fatal (wipe all, message, SIGABRT).
         In a forked child it only unmaps the (already wiped) inherited pages.
         """
-        with self._guard:
+        with hold(self._guard):
             if self._gen == fork_state.generation:
                 code = lib.sm_buffer_destroy(self._b)
             else:

@@ -6,6 +6,7 @@ import io
 import threading
 from typing import TYPE_CHECKING, Any
 
+from .._gate import hold
 from ..errors import InvalidTypeError
 from .wipe import wipe_bytes
 
@@ -38,7 +39,7 @@ class BufferReader(io.RawIOBase):
             raise InvalidTypeError(f"readinto needs a writable buffer, not {type(buffer).__name__}") from None
         if dst.readonly:
             raise InvalidTypeError("readinto needs a writable buffer")
-        with self._lock:
+        with hold(self._lock):
             data = self._buf.view()
             n = max(0, min(len(dst), len(data) - self._pos))
             dst[:n] = data[self._pos : self._pos + n]

@@ -42,6 +42,7 @@ from typing import TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from .._gate import hold
 from .._native import ffi, lib
 from ..errors import BorrowError, BufferDestroyedError, EntropyError, NonceBudgetError
 from .buffer import Buffer
@@ -100,7 +101,7 @@ class Coffer:
 
     def _spend(self, seals: int) -> None:
         """Count ``seals`` against the nonce budget, all or none."""
-        with self._budget:
+        with hold(self._budget):
             if self._seals + seals > NONCE_BUDGET:
                 raise NonceBudgetError(
                     f"this session key has sealed {self._seals} of {NONCE_BUDGET} enclaves allowed; "
@@ -131,7 +132,7 @@ class Coffer:
         Raises BufferDestroyedError after destroy() (or purge), ForkedError in a forked child,
         EntropyError when getrandom fails (the split is then unchanged).
         """
-        with self._lock:
+        with hold(self._lock):
             self._check()
             code = self._resplit(time.monotonic())
         if code:
@@ -151,7 +152,7 @@ class Coffer:
         """
         outer = sys.exc_info()[1]
         left_b, right_b, scratch_b = self._structs
-        with self._lock:
+        with hold(self._lock):
             if not (self._gen == fork_state.generation and left_b.base and right_b.base and scratch_b.base):
                 self._check()
             if seals:
@@ -187,7 +188,7 @@ class Coffer:
         ``sealing=True`` counts one seal against the nonce budget. The lock is
         held until the block ends; :meth:`with_aead` is the short path.
         """
-        with self._lock:
+        with hold(self._lock):
             self._check()
             if sealing:
                 self._spend(1)
@@ -216,7 +217,7 @@ class Coffer:
         (it would wait for itself).
         """
         self._refuse_inside_view()
-        with self._lock:
+        with hold(self._lock):
             for buf in (self._left, self._right, self._scratch):
                 buf.destroy()
 

@@ -23,6 +23,8 @@ import os
 import threading
 import traceback
 
+from .._gate import hold
+
 
 class ForkFence:
     """Leases around AEAD objects, and the fork hooks that wait for them."""
@@ -35,13 +37,13 @@ class ForkFence:
     def enter(self) -> None:
         """Take a lease (waits while a fork is in progress)."""
         me = threading.get_ident()
-        with self._cond:
+        with hold(self._cond):
             self._leases[me] = self._leases.get(me, 0) + 1
 
     def leave(self) -> None:
         """Give back a lease taken by this thread; wakes a waiting fork."""
         me = threading.get_ident()
-        with self._cond:
+        with hold(self._cond):
             left = self._leases.get(me, 0) - 1
             if left > 0:
                 self._leases[me] = left
@@ -51,7 +53,7 @@ class ForkFence:
 
     def held(self) -> int:
         """Leases held now, by every thread."""
-        with self._cond:
+        with hold(self._cond):
             return sum(self._leases.values())
 
     def _others_hold(self, me: int) -> bool:

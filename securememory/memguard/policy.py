@@ -17,6 +17,7 @@ import os
 import threading
 import warnings
 
+from .._gate import hold
 from .._native import lib
 from ..errors import InvalidArgumentError, InvalidTypeError, MemoryLockError, UnlockedMemoryWarning
 
@@ -94,7 +95,7 @@ def lock_mode(policy: MlockPolicy | str | None) -> int:
 def warn_unlocked(error: MemoryLockError) -> None:
     """Warn, once per process, that best_effort left secret pages unlocked."""
     global _warned
-    with _warn_lock:
+    with hold(_warn_lock):
         if _warned:
             return
         _warned = True

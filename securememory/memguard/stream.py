@@ -22,6 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from .._gate import hold
 from .._native import ffi, lib
 from ..errors import DecryptionError, InvalidTypeError, NonceBudgetError, StreamEmptyError
 from ..memcall.region import check_size, page_size
@@ -141,7 +142,7 @@ class Stream:
         store = _arena(n + count * OVERHEAD)
         nonces = memoryview(nonce_bytes(NONCE_SIZE * count))
         src = memoryview(ffi.buffer(ptr, n))
-        with self._lock:
+        with hold(self._lock):
             coffer = get_coffer(self._mlock)
             sealed = coffer.with_aead(lambda aead: _seal_chunks(aead, src, chunk, store, nonces), count)
             self._chunks.extend(sealed)
@@ -181,7 +182,7 @@ class Stream:
         if want == 0:
             return 0
         dst = memoryview(ffi.buffer(ptr, want))
-        with self._lock:
+        with hold(self._lock):
             if not self._chunks:
                 return 0
             coffer = get_coffer(self._mlock)
@@ -230,7 +231,7 @@ class Stream:
 
     def next(self) -> Buffer:
         """The front chunk as a frozen Buffer; StreamEmptyError when the stream is empty."""
-        with self._lock:
+        with hold(self._lock):
             if not self._chunks:
                 raise StreamEmptyError("stream is empty")
             sealed = self._chunks[0]
@@ -247,7 +248,7 @@ class Stream:
 
     def flush(self) -> Buffer:
         """Everything left, as one frozen Buffer (this locks the whole size at once)."""
-        with self._lock:
+        with hold(self._lock):
             if not self._chunks:
                 raise StreamEmptyError("stream is empty")
             buf = Buffer(self._size, mlock=self._mlock)
@@ -273,7 +274,7 @@ class Stream:
 
     def destroy(self) -> None:
         """Drop every chunk and the scratch buffer."""
-        with self._lock:
+        with hold(self._lock):
             self._chunks.clear()
             self._size = 0
             self._scratch_mv = None
