@@ -569,6 +569,22 @@ MUTATIONS: list[Mutation] = [
         scenarios=("faults_injected",),
     ),
     Mutation(
+        name="mmap_failure_reported_as_size",
+        protection="errors name the failed call",
+        path=GUARD_C,
+        old="    if ((e = sm_reserve(total, &base)))\n        return b->failed_step = SM_STEP_MAP, e;",
+        new="    if ((e = sm_reserve(total, &base)))\n        return b->failed_step = SM_STEP_SIZE, e;",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="borrow_failure_unnamed",
+        protection="errors name the failed call",
+        path="securememory/gatemodule.c",
+        old='raise_errno("could not make the secret readable", "mprotect to READ_ONLY", rc);',
+        new='raise_errno("could not make the secret readable", "a call", rc);',
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
         name="escape_not_reported",
         protection="borrow gate: a view that outlives its borrow is detected (ViewEscapedError)",
         path="securememory/gatemodule.c",

@@ -16,6 +16,8 @@ class _Lib:
     SM_LOCK_NONE: int
     SM_LOCK_REQUIRE: int
     SM_LOCK_BEST_EFFORT: int
+    SM_STEP_SIZE: int
+    SM_STEP_RANDOM: int
     SM_STEP_MAP: int
     SM_STEP_GUARD: int
     SM_STEP_ADVISE: int

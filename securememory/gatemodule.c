@@ -91,9 +91,11 @@ static void dealloc_heap(PyObject *self)
     Py_DECREF(tp);
 }
 
-static int raise_errno(const char *what, int code)
+/* ProtectionError "<what> (<call> failed: errno N, <strerror>)" with its errno. */
+static int raise_errno(const char *what, const char *call, int code)
 {
-    PyObject *args = Py_BuildValue("(Ni)", PyUnicode_FromFormat("%s (%s)", what, strerror(code)), code);
+    PyObject *args = Py_BuildValue(
+        "(Ni)", PyUnicode_FromFormat("%s (%s failed: errno %d, %s)", what, call, code, strerror(code)), code);
     if (args != NULL) {
         PyErr_SetObject(ProtectionError, args);
         Py_DECREF(args);
@@ -195,7 +197,7 @@ static PyObject *begin(BorrowObject *b)
         PyErr_SetString(ClosedError, "secret has already been destroyed");
         return NULL;
     } else if (rc) {
-        raise_errno("could not make the secret readable", rc);
+        raise_errno("could not make the secret readable", "mprotect to READ_ONLY", rc);
         return NULL;
     }
     b->data = gate->own_span ? gate->data : gate->exposed_data;
@@ -267,7 +269,7 @@ static int end(BorrowObject *b, PyObject *tb, PyObject *failing)
     if (failed)
         return -1;
     if (rc)
-        return raise_errno("could not make the secret inaccessible", rc);
+        return raise_errno("could not make the secret inaccessible", "mprotect to NO_ACCESS", rc);
     return 0;
 }
 

@@ -9,8 +9,6 @@ cases into failures until its entry here is removed.
 
 from __future__ import annotations
 
-import errno
-
 import pytest
 
 from harness import inject
@@ -22,31 +20,11 @@ WATCHED = set(inject.SYSCALLS)
 UNSUPPORTED = inject.supported()
 CASES: list[Case] = [] if UNSUPPORTED else [c for name in OPERATIONS for c in cases(name)]
 
-_BORROWS = {f"{b}.{op}" for b in ("protected", "legacy") for op in ("borrow", "with_bytes", "reader")}
-# Operations whose first mprotect opens a new guarded Buffer's inner pages (the coffer: one per half).
-_OPENS_BUFFER = {
-    "buffer.create", "buffer.random", "buffer.from_reader", "enclave.open", "stream.read_partial",
-    *(f"protected.{op}" for op in ("new", "create_random", "create_random.best_effort", "from_file", "from_reader")),
-    *(f"enclave.{op}" for op in ("new", "create_random", "from_file", "from_reader", "borrow", "with_bytes", "reader")),
-}
-
 
 def _known_defects(c: Case) -> list[str]:
     """Why case ``c`` fails today (each a defect in the library, reproduced by the case itself)."""
     f, op = c.fault, c.operation
     why = []
-    if f.syscall == "mmap" and f.errno == errno.EINVAL and not op.startswith(("legacy.", "memcall.")):
-        why.append("Buffer creation reports a failed mmap with EINVAL as InvalidArgumentError "
-                   "'size N is too large for a guarded buffer' (buffer.py _raise_create_error: "
-                   "the size check and mmap share SM_STEP_MAP)")
-    if f.syscall == "mprotect" and op in _BORROWS:
-        why.append("a failed borrow says 'could not make the secret readable/inaccessible (strerror)' "
-                   "without naming mprotect (secret.py)")
-    if f.syscall == "mprotect" and f.errno == errno.ENOMEM and (
-        (op in _OPENS_BUFFER and f.nth == 1) or op == "coffer.create"
-    ):
-        why.append("Buffer creation reports mprotect ENOMEM as AllocationError 'could not map a guarded buffer' "
-                   "without naming mprotect (buffer.py _raise_create_error)")
     legacy_free = op == "legacy.close" or (op == "purge" and f.nth == 2)  # purge's 2nd munmap frees the legacy region
     if f.syscall == "munmap" and not legacy_free and not op.startswith("memcall."):
         why.append("Buffer.destroy says 'destroy failed (strerror)' without naming munmap (buffer.py)")

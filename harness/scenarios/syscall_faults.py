@@ -468,6 +468,9 @@ SUBSET: tuple[Case, ...] = (
     Case("legacy.close", inject.Fault("munmap", 1, errno.EINVAL)),
     Case("coffer.rekey", inject.Fault("getrandom", 1, errno.EAGAIN)),
     Case("memcall.alloc_secret", inject.Fault("memfd_secret", 1, errno.ENOMEM)),
+    # Failed calls named as such.
+    Case("buffer.create", inject.Fault("mmap", 1, errno.EINVAL)),
+    Case("protected.borrow", inject.Fault("mprotect", 1, errno.EPERM)),
 )
 
 

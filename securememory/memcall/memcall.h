@@ -16,6 +16,15 @@
 #define SM_ADV_DONTDUMP 1
 #define SM_ADV_WIPEONFORK 2
 
+/* The step of a syscall sequence that failed, so an error can name its call
+ * (securememory/memcall/failures.py names each). Creation of a guarded buffer: */
+#define SM_STEP_SIZE 1    /* no call: the size is out of range */
+#define SM_STEP_RANDOM 2  /* getrandom (the canary key) */
+#define SM_STEP_MAP 3     /* mmap of the whole reservation */
+#define SM_STEP_GUARD 4   /* mprotect of the inner pages to read-write */
+#define SM_STEP_ADVISE 5  /* madvise of the inner pages */
+#define SM_STEP_LOCK 6    /* mlock of the inner pages */
+
 size_t sm_page_size(void);
 /* Map len bytes (a page multiple), zero-filled, read-write, private.
  * secret != 0 backs them with memfd_secret (ENOSYS where unavailable). */

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import errno as _errno
-import os
 import threading
 from typing import Any
 
@@ -21,6 +20,7 @@ from ..errors import (
     RegionFreedError,
     UnsupportedError,
 )
+from .failures import strerror as _strerror
 from .system import lock_error
 
 # Far above any real mapping, far below overflow in page rounding.
@@ -61,10 +61,6 @@ def owned_view(ptr: Any, size: int, owner: object) -> memoryview:
 
     anchored = ffi.gc(ffi.cast("unsigned char *", ptr), keep)
     return memoryview(ffi.buffer(anchored, size))
-
-
-def _strerror(code: int) -> str:
-    return f"{_errno.errorcode.get(code, str(code))}: {os.strerror(code)}"
 
 
 class Region:

@@ -26,6 +26,7 @@ from .._native import ffi, lib
 from ..errors import (
     AllocationError,
     BufferDestroyedError,
+    EntropyError,
     ForkedError,
     InvalidArgumentError,
     InvalidTypeError,
@@ -33,6 +34,7 @@ from ..errors import (
     ReadOnlyError,
 )
 from ..memcall import Protection
+from ..memcall.failures import failed, strerror
 from ..memcall.region import MAX_SIZE, check_size, owned_view
 from ..memcall.system import lock_error
 from . import crash, policy
@@ -49,22 +51,17 @@ _READ_WRITE = Protection.READ_WRITE
 _register = registry.add
 _unregister = registry.remove
 
-_STEP_NAMES = {
-    lib.SM_STEP_GUARD: "mprotect of the inner pages",
-    lib.SM_STEP_ADVISE: "madvise of the inner pages",
-}
-
 
 def _raise_create_error(code: int, step: int, size: int, inner_len: int) -> None:
-    if code == _errno.EINVAL and step == lib.SM_STEP_MAP:
+    if step == lib.SM_STEP_SIZE:
         raise InvalidArgumentError(f"size {size} is too large for a guarded buffer")
     if step == lib.SM_STEP_LOCK:
         raise lock_error(code, inner_len)
+    if step == lib.SM_STEP_RANDOM:
+        raise EntropyError(f"could not draw the canary key for a guarded buffer ({failed(step, code)})")
     if step == lib.SM_STEP_MAP or (step == lib.SM_STEP_GUARD and code == _errno.ENOMEM):
-        raise AllocationError(
-            f"could not map a guarded buffer of {size} bytes ({os.strerror(code)})", code, size
-        )
-    raise ProtectionError(f"{_STEP_NAMES.get(step, 'setup')} failed ({os.strerror(code)})", code)
+        raise AllocationError(f"could not map a guarded buffer of {size} bytes ({failed(step, code)})", code, size)
+    raise ProtectionError(f"could not set up a guarded buffer of {size} bytes ({failed(step, code)})", code)
 
 
 def inner_length(size: int) -> int:
@@ -262,7 +259,7 @@ class Buffer:
         with self._guard:
             code = lib.sm_buffer_protect(self._live(), int(protection))
             if code:
-                raise ProtectionError(f"mprotect to {protection.name} failed ({os.strerror(code)})", code)
+                raise ProtectionError(f"mprotect to {protection.name} failed ({strerror(code)})", code)
             self._protection = protection
 
     def freeze(self) -> None:

@@ -123,10 +123,10 @@ int sm_buffer_create(size_t size, int lock_mode, sm_buffer *b)
     b->slot = -1;
     b->gen = fork_generation;
     if (size == 0 || size > SIZE_MAX / 2 - 3 * page)
-        return b->failed_step = SM_STEP_MAP, EINVAL;
+        return b->failed_step = SM_STEP_SIZE, EINVAL;
     int e = canary_init();
     if (e)
-        return b->failed_step = SM_STEP_MAP, e;
+        return b->failed_step = SM_STEP_RANDOM, e;
 
     size_t inner_len = (size + SM_CANARY_MIN + page - 1) / page * page;
     size_t total = inner_len + 2 * page;

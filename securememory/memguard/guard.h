@@ -9,11 +9,6 @@
 #define SM_LOCK_REQUIRE 1
 #define SM_LOCK_BEST_EFFORT 2
 
-#define SM_STEP_MAP 1
-#define SM_STEP_GUARD 2
-#define SM_STEP_ADVISE 3
-#define SM_STEP_LOCK 4
-
 #define SM_CANARY_MIN 16
 
 typedef struct sm_buffer {
@@ -26,7 +21,7 @@ typedef struct sm_buffer {
     int locked;
     int prot;             /* SM_PROT_* of the inner pages, as last set here */
     int slot;             /* index in the live table */
-    int failed_step;      /* SM_STEP_* when create failed */
+    int failed_step;      /* SM_STEP_* (memcall.h) when create failed */
     int lock_errno;       /* why best-effort locking left the pages unlocked */
     unsigned long gen;    /* fork generation at creation: a child only unmaps */
 } sm_buffer;
