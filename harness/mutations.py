@@ -27,6 +27,7 @@ GUARD_C = "securememory/memguard/guard.c"
 CRASH_C = "securememory/memguard/crash.c"
 COFFER_C = "securememory/memguard/coffer.c"
 POSIX_C = "securememory/memcall/posix.c"
+RESERVE_C = "securememory/memcall/reserve.c"
 GATE_C = "securememory/gate.c"
 BUFFER_PY = "securememory/memguard/buffer.py"
 COFFER_PY = "securememory/memguard/coffer.py"
@@ -582,6 +583,38 @@ MUTATIONS: list[Mutation] = [
         path="securememory/gatemodule.c",
         old='raise_errno("could not make the secret readable", "mprotect to READ_ONLY", rc);',
         new='raise_errno("could not make the secret readable", "a call", rc);',
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="munmap_failure_unnamed",
+        protection="errors name the failed call",
+        path="securememory/memcall/failures.py",
+        old='    lib.SM_STEP_UNMAP: "munmap",\n',
+        new="",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="quarantine_keeps_unwiped_pages",
+        protection="failed quarantine drops unwiped pages",
+        path=RESERVE_C,
+        old="    /* unwiped, or wiped but still locked or writable: drop the pages */\n",
+        new="    if (!wiped)\n        return e;\n",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="quarantine_keeps_pages_locked",
+        protection="failed quarantine leaves no page locked",
+        path=RESERVE_C,
+        old="    /* unwiped, or wiped but still locked or writable: drop the pages */\n",
+        new="    if (*step == SM_STEP_UNLOCK)\n        return e;\n",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="quarantine_keeps_pages_writable",
+        protection="failed quarantine leaves no page writable",
+        path=RESERVE_C,
+        old="    /* unwiped, or wiped but still locked or writable: drop the pages */\n",
+        new="    if (*step == SM_STEP_SEAL)\n        return e;\n",
         scenarios=("faults_injected",),
     ),
     Mutation(

@@ -25,31 +25,18 @@ def _known_defects(c: Case) -> list[str]:
     """Why case ``c`` fails today (each a defect in the library, reproduced by the case itself)."""
     f, op = c.fault, c.operation
     why = []
-    legacy_free = op == "legacy.close" or (op == "purge" and f.nth == 2)  # purge's 2nd munmap frees the legacy region
-    if f.syscall == "munmap" and not legacy_free and not op.startswith("memcall."):
-        why.append("Buffer.destroy says 'destroy failed (strerror)' without naming munmap (buffer.py)")
-    if f.syscall == "munmap" and op in ("protected.close", "enclave.borrow", "enclave.with_bytes", "enclave.reader"):
-        why.append("a Secret whose buffer's munmap fails stays in the registry after close "
-                   "(the buffer is dead but never unregistered: secret.py/buffer.py destroy)")
     if f.syscall == "munmap" and op == "purge" and f.nth == 1:
         why.append("a Secret whose teardown fails during purge stays counted in metrics.in_use, "
                    "and close() afterwards does not finish it (secret.py)")
     if f.syscall == "munmap" and op == "purge" and f.nth == 1:
         why.append("purge_secrets stops at the first secret whose close fails: the secrets after it "
                    "(here a legacy region) keep their plaintext mapped (secret.py)")
-    if op == "protected.close_escaped" and f.syscall == "mprotect":
-        why.append("quarantine (closing a secret whose view escaped) says 'quarantine failed' without "
-                   "naming mprotect (buffer.py)")
-    if op.endswith(".close_escaped") and f.syscall == "mprotect":
-        if f.nth == 1:
-            why.append("when its mprotect to read-write fails, quarantine leaves the plaintext mapped and the "
-                       "secret closed (guard.c sm_buffer_quarantine, posix.c sm_quarantine; munlock + "
-                       "MADV_DONTNEED would drop the pages and keep the reservation)")
-        elif op.startswith("protected."):
-            why.append("when its final mprotect fails, the wiped pages stay read-write (guard.c)")
-    if op.endswith(".close_escaped") and f.syscall == "munlock":
-        why.append("quarantine ignores a failed munlock, but keeps the mapping: the pages stay locked for good "
-                   "(VmLck grows; guard.c sm_buffer_quarantine, posix.c sm_quarantine)")
+    if f.syscall == "munmap" and op == "purge" and f.nth in (3, 4, 5):  # the session key's buffers
+        why.append("a Buffer whose munmap fails stays in the registry though it is dead "
+                   "(buffer.py unregisters it only when destroy succeeds)")
+    if f.syscall == "munmap" and op == "purge" and f.nth in (3, 4):  # the session key's halves
+        why.append("Coffer.destroy stops at the first key buffer whose munmap fails: the buffers after it "
+                   "stay registered, locked and mapped (coffer.py)")
     return why
 
 

@@ -21,7 +21,9 @@ A failure inside a teardown (close, destroy, purge) must never leave the
 value mapped: there nothing is excluded from the scan, so the value must be
 gone even though the teardown failed. When munmap itself fails, the pages are
 already wiped and unlocked; the error names munmap and the (wiped, unlocked)
-mapping is the one thing that stays, since nothing else can remove it.
+mapping is the one thing that stays, since nothing else can remove it. A
+quarantine (the close of a secret whose view escaped) keeps its pages
+reserved whatever fails: neither locked nor read-write afterwards.
 """
 
 from __future__ import annotations
@@ -471,6 +473,11 @@ SUBSET: tuple[Case, ...] = (
     # Failed calls named as such.
     Case("buffer.create", inject.Fault("mmap", 1, errno.EINVAL)),
     Case("protected.borrow", inject.Fault("mprotect", 1, errno.EPERM)),
+    Case("protected.close", inject.Fault("munmap", 1, errno.EINVAL)),
+    # Quarantine (a secret whose view escaped): never plaintext mapped, pages locked or read-write.
+    Case("protected.close_escaped", inject.Fault("mprotect", 1, errno.EPERM)),
+    Case("protected.close_escaped", inject.Fault("mprotect", 2, errno.EINVAL)),
+    Case("protected.close_escaped", inject.Fault("munlock", 1, errno.EPERM)),
 )
 
 

@@ -21,6 +21,7 @@ from ..errors import (
     UnsupportedError,
 )
 from .failures import strerror as _strerror
+from .failures import teardown_error
 from .system import lock_error
 
 # Far above any real mapping, far below overflow in page rounding.
@@ -179,19 +180,23 @@ def release(region: Region, keep: Protection | None) -> None:
     """Free the region (``keep`` None) or quarantine it; a no-op once released.
 
     Takes no Python lock: the C call claims the mapping atomically, so an
-    exception at any instant leaves it either released or still owned.
+    exception at any instant leaves it either released or still owned. A
+    release that fails raises ProtectionError naming the call that failed.
     """
     code = lib.sm_mapping_release(region._m, -1 if keep is None else int(keep))
     if code:
-        failed = "munmap" if keep is None else "mprotect"  # what sm_free / sm_quarantine report
-        raise ProtectionError(f"could not release region ({failed} failed: {_strerror(code)})", code)
+        what = "could not free the region" if keep is None else f"could not quarantine the region as {keep.name}"
+        raise teardown_error(what, region._m.failed_step, code)
 
 
 def quarantine(region: Region, protection: Protection) -> None:
     """Make the region read-write, wipe it, unlock it, and leave it mapped with
     ``protection`` for good: a stale view into it never reads newer data.
 
-    The region counts as freed afterwards (its pages are never reused).
+    The region counts as freed afterwards (its pages are never reused). When a
+    step fails the range is still left reserved, unlocked and without the data
+    (pages that could not be made writable are dropped unwiped, by replacing
+    them with fresh zero pages) and ProtectionError names the call that failed.
     """
     region = _region(region)
     if not isinstance(protection, Protection):

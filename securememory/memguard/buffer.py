@@ -17,7 +17,6 @@ The inner pages are locked (per the mlock policy), kept out of core dumps
 from __future__ import annotations
 
 import errno as _errno
-import os
 import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -34,7 +33,7 @@ from ..errors import (
     ReadOnlyError,
 )
 from ..memcall import Protection
-from ..memcall.failures import failed, strerror
+from ..memcall.failures import failed, strerror, teardown_error
 from ..memcall.region import MAX_SIZE, check_size, owned_view
 from ..memcall.system import lock_error
 from . import crash, policy
@@ -352,22 +351,29 @@ class Buffer:
     def quarantine(self, protection: Protection) -> None:
         """Tear down like :meth:`destroy` but keep the pages reserved, wiped and
         ``protection``: views that outlived their use fault (or read zeros)
-        instead of reading whatever is mapped there next. Idempotent."""
+        instead of reading whatever is mapped there next. Idempotent.
+
+        When a step fails the buffer is torn down all the same and
+        ProtectionError names the call: the range stays reserved, unlocked and
+        without the data (pages that could not be made writable to be wiped
+        are dropped unwiped, replaced by fresh zero pages)."""
         with self._guard:
-            code = lib.sm_buffer_quarantine(self._b, int(protection))
-            if not code:
-                _unregister(self)
-        if code:
-            raise ProtectionError(f"quarantine failed ({os.strerror(code)})", code)
+            self._torn_down(lib.sm_buffer_quarantine(self._b, int(protection)), protection)
 
     def _release(self, keep: Protection | None) -> None:
         """destroy() (``keep`` None) or quarantine(keep) without taking the buffer's
         lock, for an owner that rules out concurrent use (a Secret whose gate is
         closed): each step is one idempotent C call, so an exception at any
         instant leaves the teardown done or resumable."""
-        code = lib.sm_buffer_destroy(self._b) if keep is None else lib.sm_buffer_quarantine(self._b, int(keep))
+        b = self._b
+        self._torn_down(lib.sm_buffer_destroy(b) if keep is None else lib.sm_buffer_quarantine(b, int(keep)), keep)
+
+    def _torn_down(self, code: int, keep: Protection | None) -> None:
+        """After a teardown call (destroy, ``keep`` None, or quarantine): the
+        failure, naming the call, is raised; else the buffer leaves the registry."""
         if code:
-            raise ProtectionError(f"teardown failed ({os.strerror(code)})", code)
+            what = "could not destroy the buffer" if keep is None else f"could not quarantine the buffer as {keep.name}"
+            raise teardown_error(what, self._b.failed_step, code)
         _unregister(self)
 
     def seal(self, *, mlock: policy.MlockPolicy | str | None = None) -> Enclave:
@@ -386,16 +392,15 @@ class Buffer:
 
         Idempotent. A canary mismatch is fatal (wipe all, message, SIGABRT).
         In a forked child it only unmaps the (already wiped) inherited pages.
+        When munmap fails ProtectionError names munmap: its wiped, unlocked
+        pages stay mapped.
         """
         with self._guard:
             if self._gen == fork_state.generation:
                 code = lib.sm_buffer_destroy(self._b)
             else:
                 code = lib.sm_buffer_abandon(self._b)
-            if not code:
-                _unregister(self)
-        if code:
-            raise ProtectionError(f"destroy failed ({os.strerror(code)})", code)
+            self._torn_down(code, None)
 
     def __enter__(self) -> Buffer:
         return self
@@ -438,6 +443,6 @@ def destroy_all() -> None:
     for obj in registry.snapshot():
         if isinstance(obj, Buffer) and not obj._owned:
             obj.destroy()
-    if code:
-        raise ProtectionError(f"purge: a buffer's teardown failed ({os.strerror(code)})", code)
+    if code:  # destroy fails only at munmap
+        raise teardown_error("purge could not destroy a buffer", lib.SM_STEP_UNMAP, code)
 
