@@ -28,6 +28,7 @@ CRASH_C = "securememory/memguard/crash.c"
 COFFER_C = "securememory/memguard/coffer.c"
 POSIX_C = "securememory/memcall/posix.c"
 RESERVE_C = "securememory/memcall/reserve.c"
+SECRET_PY = "securememory/secret.py"
 GATE_C = "securememory/gate.c"
 BUFFER_PY = "securememory/memguard/buffer.py"
 COFFER_PY = "securememory/memguard/coffer.py"
@@ -468,8 +469,8 @@ MUTATIONS: list[Mutation] = [
         name="escaped_pages_unmapped",
         protection="quarantine: pages a view escaped from stay reserved and NO_ACCESS after close",
         path="securememory/secret.py",
-        old="        self._destroy(Protection.NO_ACCESS if escaped else None)\n",
-        new="        self._destroy(None)\n",
+        old="        return self._end(Protection.NO_ACCESS if escaped else None)\n",
+        new="        return self._end(None)\n",
         scenarios=("escape_quarantine",),
     ),
     Mutation(
@@ -591,6 +592,22 @@ MUTATIONS: list[Mutation] = [
         path="securememory/memcall/failures.py",
         old='    lib.SM_STEP_UNMAP: "munmap",\n',
         new="",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="failed_destroy_stays_registered",
+        protection="failed teardown finishes",
+        path=BUFFER_PY,
+        old="        if not self._b.base:\n            _unregister(self)\n        if code:\n",
+        new="        if not code and not self._b.base:\n            _unregister(self)\n        if code:\n",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="failed_close_left_unfinished",
+        protection="failed teardown finishes",
+        path=SECRET_PY,
+        old="        except SecureMemoryError as e:\n            failure: SecureMemoryError | None = e\n",
+        new="        except SecureMemoryError:\n            raise\n",
         scenarios=("faults_injected",),
     ),
     Mutation(

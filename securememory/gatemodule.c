@@ -18,7 +18,9 @@
  *   read, so the rule is the same on every interpreter.
  * - Gate.close(teardown) waits for borrows in flight in short slices with the
  *   GIL released, running signal handlers in between, then calls teardown
- *   from C; if teardown raises, a later close() resumes.
+ *   from C; if teardown raises, a later close() resumes. A teardown that
+ *   failed but finished (nothing is left to resume) returns its exception
+ *   instead: the gate closes for good, then raises it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -526,9 +528,15 @@ static PyObject *finish_close(GateObject *gate, int rc, PyObject *teardown, unsi
         sm_gate_resign(gate->g, owner);
         return NULL;
     }
-    Py_DECREF(r);
     sm_gate_finish(gate->g);
     count_add(in_use, -1);
+    if (PyExceptionInstance_Check(r)) {
+        /* the teardown failed but finished: nothing is left to resume */
+        PyErr_SetObject((PyObject *)Py_TYPE(r), r);
+        Py_DECREF(r);
+        return NULL;
+    }
+    Py_DECREF(r);
     Py_RETURN_TRUE;
 }
 
@@ -589,7 +597,8 @@ static PyMethodDef gate_methods[] = {
      "that keeps ``keep`` alive."},
     {"close", gate_close, METH_O,
      "close(teardown): refuse new borrows, wait for borrows in flight, call teardown(escaped). "
-     "True when this call tore down, False when already closed."},
+     "True when this call tore down, False when already closed; when teardown returns an exception, "
+     "the gate closes and raises it."},
     {"try_close", gate_try_close, METH_O,
      "try_close(teardown): close() without waiting, for an event loop: None while borrows are in flight."},
     {"resign", gate_resign, METH_NOARGS, "Give up a close begun by try_close (a later close resumes)."},

@@ -38,6 +38,7 @@ from .errors import (
     InvalidTypeError,
     ProtectionError,
     SecretClosedError,
+    SecureMemoryError,
     ViewEscapedError,
 )
 from .memcall import Protection
@@ -98,7 +99,9 @@ class Secret(abc.ABC):
     def _destroy(self, keep: Protection | None) -> None:
         """Wipe and free the secret's memory. ``keep`` None unmaps; otherwise the
         wiped pages stay reserved with that protection (a view outlived a borrow,
-        or borrows are in flight at purge)."""
+        or borrows are in flight at purge). A SecureMemoryError means a step
+        failed after the memory was released as far as it can be (no plaintext
+        stays mapped): nothing is left to retry."""
 
     @property
     @abc.abstractmethod
@@ -176,6 +179,10 @@ class Secret(abc.ABC):
         run while it waits; if one raises, the secret stays closed to new
         borrows and a later close() finishes the job. In a forked child it only
         marks the secret closed: its pages there were wiped at fork.
+
+        When a system call of the teardown fails, the secret is closed all the
+        same (no plaintext stays mapped, it no longer counts as in use) and
+        ProtectionError names the call and errno.
         """
         if self._gate.forked:
             self._finished = True
@@ -201,13 +208,23 @@ class Secret(abc.ABC):
             self._gate.resign()
             raise
 
-    def _teardown(self, escaped: bool) -> None:
-        self._destroy(Protection.NO_ACCESS if escaped else None)
-        self._finish()
+    def _teardown(self, escaped: bool) -> SecureMemoryError | None:
+        return self._end(Protection.NO_ACCESS if escaped else None)
 
-    def _finish(self) -> None:
+    def _end(self, keep: Protection | None) -> SecureMemoryError | None:
+        """Destroy (see :meth:`_destroy`), then finish: the secret is done even
+        when a step of its teardown failed, whose error is returned (failed
+        teardown finishes). Any other exception leaves it unfinished, for a
+        later close() to resume."""
+        try:
+            self._destroy(keep)
+        except SecureMemoryError as e:
+            failure: SecureMemoryError | None = e
+        else:
+            failure = None
         self._finished = True
         live_secrets.remove(self)
+        return failure
 
     def _purge(self) -> None:
         """Destroy now, without waiting for borrows (exit paths only).
@@ -222,8 +239,9 @@ class Secret(abc.ABC):
             keep: Protection | None = Protection.READ_ONLY
         else:
             keep = Protection.NO_ACCESS if self._gate.escaped else None
-        self._destroy(keep)
-        self._finish()
+        failure = self._end(keep)
+        if failure is not None:
+            raise failure
 
     def __len__(self) -> int:
         return self._size

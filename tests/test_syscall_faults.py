@@ -26,14 +26,8 @@ def _known_defects(c: Case) -> list[str]:
     f, op = c.fault, c.operation
     why = []
     if f.syscall == "munmap" and op == "purge" and f.nth == 1:
-        why.append("a Secret whose teardown fails during purge stays counted in metrics.in_use, "
-                   "and close() afterwards does not finish it (secret.py)")
-    if f.syscall == "munmap" and op == "purge" and f.nth == 1:
         why.append("purge_secrets stops at the first secret whose close fails: the secrets after it "
                    "(here a legacy region) keep their plaintext mapped (secret.py)")
-    if f.syscall == "munmap" and op == "purge" and f.nth in (3, 4, 5):  # the session key's buffers
-        why.append("a Buffer whose munmap fails stays in the registry though it is dead "
-                   "(buffer.py unregisters it only when destroy succeeds)")
     if f.syscall == "munmap" and op == "purge" and f.nth in (3, 4):  # the session key's halves
         why.append("Coffer.destroy stops at the first key buffer whose munmap fails: the buffers after it "
                    "stay registered, locked and mapped (coffer.py)")

@@ -43,8 +43,9 @@ int sm_free(void *addr, size_t len, int locked);
 /* A mapping owned by one handle. Releasing claims it, so a second release (or
  * the finalizer after one) does nothing and never touches memory the handle
  * no longer owns. keep < 0 frees; otherwise the range is quarantined with
- * prot keep. On failure the handle still owns the mapping, and failed_step
- * names the step (SM_STEP_*) that failed. */
+ * prot keep. A release that fails still ends with no plaintext mapped (see
+ * sm_free, sm_quarantine) and the handle owning nothing: there is nothing left
+ * to retry. failed_step then names the step (SM_STEP_*) that failed. */
 typedef struct sm_mapping {
     void *addr; /* NULL once released */
     size_t len;

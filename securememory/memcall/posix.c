@@ -104,10 +104,8 @@ int sm_mapping_release(sm_mapping *m, int keep)
         return 0;
     int step = SM_STEP_UNMAP; /* the one step of sm_free that can fail */
     int e = keep < 0 ? sm_free(addr, m->len, m->locked) : sm_quarantine(addr, m->len, m->locked, keep, &step);
-    if (e) {
+    if (e)
         m->failed_step = step;
-        __atomic_store_n(&m->addr, addr, __ATOMIC_RELEASE);
-    }
     return e;
 }
 

@@ -170,7 +170,8 @@ def free(region: Region) -> None:
 
     Pages that cannot be made read-write are unmapped unwiped rather than left
     mapped. Raises ProtectionError when munmap fails (the pages are wiped and
-    unlocked by then); a second free raises RegionFreedError.
+    unlocked by then, and stay mapped: the region counts as freed all the same,
+    since nothing is left to retry); a second free raises RegionFreedError.
     """
     region = _region(region)
     release(region, None)
@@ -181,7 +182,8 @@ def release(region: Region, keep: Protection | None) -> None:
 
     Takes no Python lock: the C call claims the mapping atomically, so an
     exception at any instant leaves it either released or still owned. A
-    release that fails raises ProtectionError naming the call that failed.
+    release that fails has still released it as far as it could (no plaintext
+    stays mapped) and raises ProtectionError naming the call that failed.
     """
     code = lib.sm_mapping_release(region._m, -1 if keep is None else int(keep))
     if code:

@@ -59,9 +59,11 @@ int sm_unmap(void *addr, size_t len)
 
 int sm_free(void *addr, size_t len, int locked)
 {
+    /* Pages that cannot be made writable cannot be wiped: release them
+     * unwiped rather than leave them mapped. */
     DWORD old;
     if (!VirtualProtect(addr, len, PAGE_READWRITE, &old))
-        return win_errno();
+        return sm_unmap(addr, len);
     sm_wipe(addr, len);
     if (locked)
         VirtualUnlock(addr, len);
@@ -75,10 +77,8 @@ int sm_mapping_release(sm_mapping *m, int keep)
         return 0;
     int step = SM_STEP_UNMAP; /* the one step of sm_free that can fail */
     int e = keep < 0 ? sm_free(addr, m->len, m->locked) : sm_quarantine(addr, m->len, m->locked, keep, &step);
-    if (e) {
+    if (e)
         m->failed_step = step;
-        InterlockedExchangePointer(&m->addr, addr);
-    }
     return e;
 }
 

@@ -370,11 +370,14 @@ class Buffer:
 
     def _torn_down(self, code: int, keep: Protection | None) -> None:
         """After a teardown call (destroy, ``keep`` None, or quarantine): the
-        failure, naming the call, is raised; else the buffer leaves the registry."""
+        buffer it claimed is dead even when a step failed, so it leaves the
+        registry (failed teardown finishes); then the failure, naming the call,
+        is raised."""
+        if not self._b.base:
+            _unregister(self)
         if code:
             what = "could not destroy the buffer" if keep is None else f"could not quarantine the buffer as {keep.name}"
             raise teardown_error(what, self._b.failed_step, code)
-        _unregister(self)
 
     def seal(self, *, mlock: policy.MlockPolicy | str | None = None) -> Enclave:
         """Encrypt the data into an Enclave and destroy this buffer.
@@ -392,8 +395,9 @@ class Buffer:
 
         Idempotent. A canary mismatch is fatal (wipe all, message, SIGABRT).
         In a forked child it only unmaps the (already wiped) inherited pages.
-        When munmap fails ProtectionError names munmap: its wiped, unlocked
-        pages stay mapped.
+        When munmap fails the buffer is dead all the same and ProtectionError
+        names munmap: its wiped, unlocked pages stay mapped, owned by nothing
+        (no newer secret can be placed there), as nothing else can remove them.
         """
         with self._guard:
             if self._gen == fork_state.generation:
