@@ -611,6 +611,22 @@ MUTATIONS: list[Mutation] = [
         scenarios=("faults_injected",),
     ),
     Mutation(
+        name="purge_stops_at_first_failure",
+        protection="purge continues past failures",
+        path=SECRET_PY,
+        old="        except SecureMemoryError as e:\n            failures.append(e)\n",
+        new="        except SecureMemoryError:\n            raise\n",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="coffer_destroy_stops_at_first_failure",
+        protection="purge continues past failures",
+        path=COFFER_PY,
+        old="                except SecureMemoryError as e:\n                    failure = failure or e\n",
+        new="                except SecureMemoryError:\n                    raise\n",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
         name="quarantine_keeps_unwiped_pages",
         protection="failed quarantine drops unwiped pages",
         path=RESERVE_C,

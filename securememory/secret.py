@@ -315,9 +315,26 @@ def _alive(ref: weakref.ref[Secret]) -> Secret:
 
 
 def purge_secrets() -> None:
-    """Destroy every live Secret at once, without waiting for borrows."""
-    for secret in live_secrets.snapshot():
-        secret._purge()
+    """Destroy every live Secret at once, without waiting for borrows.
+
+    Every secret is torn down even when the teardown of another fails (purge
+    continues past failures); then one ProtectionError says how many failed,
+    chained from the first failure.
+    """
+    secrets = live_secrets.snapshot()
+    failures: list[SecureMemoryError] = []
+    for secret in secrets:
+        try:
+            secret._purge()
+        except SecureMemoryError as e:
+            failures.append(e)
+    if failures:
+        first = failures[0]
+        raise ProtectionError(
+            f"purge: the teardown of {len(failures)} of {len(secrets)} secrets failed "
+            f"(every secret was torn down; the first failure: {first})",
+            getattr(first, "errno", 0),
+        ) from first
 
 
 on_purge(purge_secrets)

@@ -478,10 +478,12 @@ SUBSET: tuple[Case, ...] = (
     Case("legacy.close", inject.Fault("munmap", 1, errno.EINVAL)),
     Case("coffer.rekey", inject.Fault("getrandom", 1, errno.EAGAIN)),
     Case("memcall.alloc_secret", inject.Fault("memfd_secret", 1, errno.ENOMEM)),
-    # Failed calls named as such, and teardowns that finish whatever fails.
+    # Failed calls named as such, and teardowns that finish and continue whatever fails.
     Case("buffer.create", inject.Fault("mmap", 1, errno.EINVAL)),
     Case("protected.borrow", inject.Fault("mprotect", 1, errno.EPERM)),
     Case("protected.close", inject.Fault("munmap", 1, errno.EINVAL)),
+    Case("purge", inject.Fault("munmap", 1, errno.ENOMEM)),
+    Case("purge", inject.Fault("munmap", 3, errno.EPERM)),  # the session key's first half
     # Quarantine (a secret whose view escaped): never plaintext mapped, pages locked or read-write.
     Case("protected.close_escaped", inject.Fault("mprotect", 1, errno.EPERM)),
     Case("protected.close_escaped", inject.Fault("mprotect", 2, errno.EINVAL)),
