@@ -29,7 +29,10 @@ PLATFORM_SOURCE = "windows.c" if sys.platform == "win32" else "posix.c"
 EXTENSIONS = [
     Extension(
         "securememory._gate",
-        sources=["securememory/gatemodule.c", "securememory/gate.c", f"securememory/memcall/{PLATFORM_SOURCE}"],
+        sources=[
+            "securememory/gatemodule.c", "securememory/gate.c", f"securememory/memcall/{PLATFORM_SOURCE}",
+            "securememory/memcall/reserve.c",
+        ],
         include_dirs=["securememory"],
         extra_compile_args=[]
         if sys.platform == "win32"

@@ -38,7 +38,7 @@ if [[ ${#need[@]} -gt 0 ]]; then
 fi
 
 cd "$src/securememory"
-sources=(memcall/windows.c memguard/guard.c memguard/crash.c memguard/coffer.c)
+sources=(memcall/windows.c memcall/reserve.c memguard/guard.c memguard/crash.c memguard/coffer.c)
 cc=(x86_64-w64-mingw32-gcc -std=c11 -O2 -Wall -Wextra -Werror -I.)
 
 status=0
@@ -103,7 +103,7 @@ PY
 pyext=(x86_64-w64-mingw32-gcc -shared -O2 -DPy_LIMITED_API=0x030B0000 -I"$winpy/include" -I.
     -L"$winpy" -static-libgcc)
 "${pyext[@]}" -o "$site/securememory/_native.pyd" "$work/_native.c" "${sources[@]}" -lpython3 -lbcrypt
-"${pyext[@]}" -o "$site/securememory/_gate.pyd" gatemodule.c gate.c memcall/windows.c -lpython3 -lbcrypt
+"${pyext[@]}" -o "$site/securememory/_gate.pyd" gatemodule.c gate.c memcall/windows.c memcall/reserve.c -lpython3 -lbcrypt
 # wine 8 has no bcryptprimitives.dll, whose ProcessPrng the Rust standard
 # library (cryptography's extension) calls; Windows 10+ has it.
 x86_64-w64-mingw32-gcc -shared -O2 -Wall -Wextra -Werror -o "$site/cryptography/hazmat/bindings/bcryptprimitives.dll" \

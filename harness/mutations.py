@@ -30,6 +30,8 @@ GUARD_C = "securememory/memguard/guard.c"
 CRASH_C = "securememory/memguard/crash.c"
 COFFER_C = "securememory/memguard/coffer.c"
 POSIX_C = "securememory/memcall/posix.c"
+RESERVE_C = "securememory/memcall/reserve.c"
+SECRET_PY = "securememory/secret.py"
 GATE_C = "securememory/gate.c"
 BUFFER_PY = "securememory/memguard/buffer.py"
 COFFER_PY = "securememory/memguard/coffer.py"
@@ -470,8 +472,8 @@ MUTATIONS: list[Mutation] = [
         name="escaped_pages_unmapped",
         protection="quarantine: pages a view escaped from stay reserved and NO_ACCESS after close",
         path="securememory/secret.py",
-        old="        self._destroy(Protection.NO_ACCESS if escaped else None)\n",
-        new="        self._destroy(None)\n",
+        old="        return self._end(Protection.NO_ACCESS if escaped else None)\n",
+        new="        return self._end(None)\n",
         scenarios=("escape_quarantine",),
     ),
     Mutation(
@@ -586,6 +588,86 @@ MUTATIONS: list[Mutation] = [
         path=POSIX_C,
         old="    if (mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)\n        return sm_unmap(addr, len);\n",
         new="    if (mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)\n        return errno;\n",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="mmap_failure_reported_as_size",
+        protection="errors name the failed call",
+        path=GUARD_C,
+        old="    if ((e = sm_reserve(total, &base)))\n        return b->failed_step = SM_STEP_MAP, e;",
+        new="    if ((e = sm_reserve(total, &base)))\n        return b->failed_step = SM_STEP_SIZE, e;",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="borrow_failure_unnamed",
+        protection="errors name the failed call",
+        path="securememory/gatemodule.c",
+        old='raise_errno("could not make the secret readable", "mprotect to READ_ONLY", rc);',
+        new='raise_errno("could not make the secret readable", "a call", rc);',
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="munmap_failure_unnamed",
+        protection="errors name the failed call",
+        path="securememory/memcall/failures.py",
+        old='    lib.SM_STEP_UNMAP: "munmap",\n',
+        new="",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="failed_destroy_stays_registered",
+        protection="failed teardown finishes",
+        path=BUFFER_PY,
+        old="        if not self._b.base:\n            _unregister(self)\n        if code:\n",
+        new="        if not code and not self._b.base:\n            _unregister(self)\n        if code:\n",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="failed_close_left_unfinished",
+        protection="failed teardown finishes",
+        path=SECRET_PY,
+        old="        except SecureMemoryError as e:\n            failure: SecureMemoryError | None = e\n",
+        new="        except SecureMemoryError:\n            raise\n",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="purge_stops_at_first_failure",
+        protection="purge continues past failures",
+        path=SECRET_PY,
+        old="        except SecureMemoryError as e:\n            failures.append(e)\n",
+        new="        except SecureMemoryError:\n            raise\n",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="coffer_destroy_stops_at_first_failure",
+        protection="purge continues past failures",
+        path=COFFER_PY,
+        old="                except SecureMemoryError as e:\n                    failure = failure or e\n",
+        new="                except SecureMemoryError:\n                    raise\n",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="quarantine_keeps_unwiped_pages",
+        protection="failed quarantine drops unwiped pages",
+        path=RESERVE_C,
+        old="    /* unwiped, or wiped but still locked or writable: drop the pages */\n",
+        new="    if (!wiped)\n        return e;\n",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="quarantine_keeps_pages_locked",
+        protection="failed quarantine leaves no page locked",
+        path=RESERVE_C,
+        old="    /* unwiped, or wiped but still locked or writable: drop the pages */\n",
+        new="    if (*step == SM_STEP_UNLOCK)\n        return e;\n",
+        scenarios=("faults_injected",),
+    ),
+    Mutation(
+        name="quarantine_keeps_pages_writable",
+        protection="failed quarantine leaves no page writable",
+        path=RESERVE_C,
+        old="    /* unwiped, or wiped but still locked or writable: drop the pages */\n",
+        new="    if (*step == SM_STEP_SEAL)\n        return e;\n",
         scenarios=("faults_injected",),
     ),
     Mutation(

@@ -20,6 +20,7 @@ HEADERS = [
 PLATFORM_SOURCE = "memcall/windows.c" if sys.platform == "win32" else "memcall/posix.c"
 SOURCES = [
     PLATFORM_SOURCE,
+    "memcall/reserve.c",
     "memguard/guard.c",
     "memguard/crash.c",
     "memguard/coffer.c",

@@ -18,7 +18,9 @@
  *   read, so the rule is the same on every interpreter.
  * - Gate.close(teardown) waits for borrows in flight in short slices with the
  *   GIL released, running signal handlers in between, then calls teardown
- *   from C; if teardown raises, a later close() resumes.
+ *   from C; if teardown raises, a later close() resumes. A teardown that
+ *   failed but finished (nothing is left to resume) returns its exception
+ *   instead: the gate closes for good, then raises it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -94,9 +96,11 @@ static void dealloc_heap(PyObject *self)
     Py_DECREF(tp);
 }
 
-static int raise_errno(const char *what, int code)
+/* ProtectionError "<what> (<call> failed: errno N, <strerror>)" with its errno. */
+static int raise_errno(const char *what, const char *call, int code)
 {
-    PyObject *args = Py_BuildValue("(Ni)", PyUnicode_FromFormat("%s (%s)", what, strerror(code)), code);
+    PyObject *args = Py_BuildValue(
+        "(Ni)", PyUnicode_FromFormat("%s (%s failed: errno %d, %s)", what, call, code, strerror(code)), code);
     if (args != NULL) {
         PyErr_SetObject(ProtectionError, args);
         Py_DECREF(args);
@@ -198,7 +202,7 @@ static PyObject *begin(BorrowObject *b)
         PyErr_SetString(ClosedError, "secret has already been destroyed");
         return NULL;
     } else if (rc) {
-        raise_errno("could not make the secret readable", rc);
+        raise_errno("could not make the secret readable", "mprotect to READ_ONLY", rc);
         return NULL;
     }
     b->data = gate->own_span ? gate->data : gate->exposed_data;
@@ -270,7 +274,7 @@ static int end(BorrowObject *b, PyObject *tb, PyObject *failing)
     if (failed)
         return -1;
     if (rc)
-        return raise_errno("could not make the secret inaccessible", rc);
+        return raise_errno("could not make the secret inaccessible", "mprotect to NO_ACCESS", rc);
     return 0;
 }
 
@@ -527,9 +531,15 @@ static PyObject *finish_close(GateObject *gate, int rc, PyObject *teardown, unsi
         sm_gate_resign(gate->g, owner);
         return NULL;
     }
-    Py_DECREF(r);
     sm_gate_finish(gate->g);
     count_add(in_use, -1);
+    if (PyExceptionInstance_Check(r)) {
+        /* the teardown failed but finished: nothing is left to resume */
+        PyErr_SetObject((PyObject *)Py_TYPE(r), r);
+        Py_DECREF(r);
+        return NULL;
+    }
+    Py_DECREF(r);
     Py_RETURN_TRUE;
 }
 
@@ -590,7 +600,8 @@ static PyMethodDef gate_methods[] = {
      "that keeps ``keep`` alive."},
     {"close", gate_close, METH_O,
      "close(teardown): refuse new borrows, wait for borrows in flight, call teardown(escaped). "
-     "True when this call tore down, False when already closed."},
+     "True when this call tore down, False when already closed; when teardown returns an exception, "
+     "the gate closes and raises it."},
     {"try_close", gate_try_close, METH_O,
      "try_close(teardown): close() without waiting, for an event loop: None while borrows are in flight."},
     {"resign", gate_resign, METH_NOARGS, "Give up a close begun by try_close (a later close resumes)."},

@@ -39,6 +39,7 @@ from .errors import (
     InvalidTypeError,
     ProtectionError,
     SecretClosedError,
+    SecureMemoryError,
     ViewEscapedError,
 )
 from .memcall import Protection
@@ -99,7 +100,9 @@ class Secret(abc.ABC):
     def _destroy(self, keep: Protection | None) -> None:
         """Wipe and free the secret's memory. ``keep`` None unmaps; otherwise the
         wiped pages stay reserved with that protection (a view outlived a borrow,
-        or borrows are in flight at purge)."""
+        or borrows are in flight at purge). A SecureMemoryError means a step
+        failed after the memory was released as far as it can be (no plaintext
+        stays mapped): nothing is left to retry."""
 
     @property
     @abc.abstractmethod
@@ -177,6 +180,10 @@ class Secret(abc.ABC):
         run while it waits; if one raises, the secret stays closed to new
         borrows and a later close() finishes the job. In a forked child it only
         marks the secret closed: its pages there were wiped at fork.
+
+        When a system call of the teardown fails, the secret is closed all the
+        same (no plaintext stays mapped, it no longer counts as in use) and
+        ProtectionError names the call and errno.
         """
         if self._gate.forked:
             self._finished = True
@@ -202,13 +209,23 @@ class Secret(abc.ABC):
             self._gate.resign()
             raise
 
-    def _teardown(self, escaped: bool) -> None:
-        self._destroy(Protection.NO_ACCESS if escaped else None)
-        self._finish()
+    def _teardown(self, escaped: bool) -> SecureMemoryError | None:
+        return self._end(Protection.NO_ACCESS if escaped else None)
 
-    def _finish(self) -> None:
+    def _end(self, keep: Protection | None) -> SecureMemoryError | None:
+        """Destroy (see :meth:`_destroy`), then finish: the secret is done even
+        when a step of its teardown failed, whose error is returned (failed
+        teardown finishes). Any other exception leaves it unfinished, for a
+        later close() to resume."""
+        try:
+            self._destroy(keep)
+        except SecureMemoryError as e:
+            failure: SecureMemoryError | None = e
+        else:
+            failure = None
         self._finished = True
         live_secrets.remove(self)
+        return failure
 
     def _purge(self) -> None:
         """Destroy now, without waiting for borrows (exit paths only).
@@ -223,8 +240,9 @@ class Secret(abc.ABC):
             keep: Protection | None = Protection.READ_ONLY
         else:
             keep = Protection.NO_ACCESS if self._gate.escaped else None
-        self._destroy(keep)
-        self._finish()
+        failure = self._end(keep)
+        if failure is not None:
+            raise failure
 
     def __len__(self) -> int:
         return self._size
@@ -305,9 +323,26 @@ def _alive(ref: weakref.ref[Secret]) -> Secret:
 
 
 def purge_secrets() -> None:
-    """Destroy every live Secret at once, without waiting for borrows."""
-    for secret in live_secrets.snapshot():
-        secret._purge()
+    """Destroy every live Secret at once, without waiting for borrows.
+
+    Every secret is torn down even when the teardown of another fails (purge
+    continues past failures); then one ProtectionError says how many failed,
+    chained from the first failure.
+    """
+    secrets = live_secrets.snapshot()
+    failures: list[SecureMemoryError] = []
+    for secret in secrets:
+        try:
+            secret._purge()
+        except SecureMemoryError as e:
+            failures.append(e)
+    if failures:
+        first = failures[0]
+        raise ProtectionError(
+            f"purge: the teardown of {len(failures)} of {len(secrets)} secrets failed "
+            f"(every secret was torn down; the first failure: {first})",
+            getattr(first, "errno", 0),
+        ) from first
 
 
 on_purge(purge_secrets)

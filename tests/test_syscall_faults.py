@@ -9,8 +9,6 @@ cases into failures until its entry here is removed.
 
 from __future__ import annotations
 
-import errno
-
 import pytest
 
 from harness import inject
@@ -22,57 +20,14 @@ WATCHED = set(inject.SYSCALLS)
 UNSUPPORTED = inject.supported()
 CASES: list[Case] = [] if UNSUPPORTED else [c for name in OPERATIONS for c in cases(name)]
 
-_BORROWS = {f"{b}.{op}" for b in ("protected", "legacy") for op in ("borrow", "with_bytes", "reader")}
-# Operations whose first mprotect opens a new guarded Buffer's inner pages (the coffer: one per half).
-_OPENS_BUFFER = {
-    "buffer.create", "buffer.random", "buffer.from_reader", "enclave.open", "stream.read_partial",
-    *(f"protected.{op}" for op in ("new", "create_random", "create_random.best_effort", "from_file", "from_reader")),
-    *(f"enclave.{op}" for op in ("new", "create_random", "from_file", "from_reader", "borrow", "with_bytes", "reader")),
-}
-
 
 def _known_defects(c: Case) -> list[str]:
-    """Why case ``c`` fails today (each a defect in the library, reproduced by the case itself)."""
-    f, op = c.fault, c.operation
-    why = []
-    if f.syscall == "mmap" and f.errno == errno.EINVAL and not op.startswith(("legacy.", "memcall.")):
-        why.append("Buffer creation reports a failed mmap with EINVAL as InvalidArgumentError "
-                   "'size N is too large for a guarded buffer' (buffer.py _raise_create_error: "
-                   "the size check and mmap share SM_STEP_MAP)")
-    if f.syscall == "mprotect" and op in _BORROWS:
-        why.append("a failed borrow says 'could not make the secret readable/inaccessible (strerror)' "
-                   "without naming mprotect (secret.py)")
-    if f.syscall == "mprotect" and f.errno == errno.ENOMEM and (
-        (op in _OPENS_BUFFER and f.nth == 1) or op == "coffer.create"
-    ):
-        why.append("Buffer creation reports mprotect ENOMEM as AllocationError 'could not map a guarded buffer' "
-                   "without naming mprotect (buffer.py _raise_create_error)")
-    legacy_free = op == "legacy.close" or (op == "purge" and f.nth == 2)  # purge's 2nd munmap frees the legacy region
-    if f.syscall == "munmap" and not legacy_free and not op.startswith("memcall."):
-        why.append("Buffer.destroy says 'destroy failed (strerror)' without naming munmap (buffer.py)")
-    if f.syscall == "munmap" and op in ("protected.close", "enclave.borrow", "enclave.with_bytes", "enclave.reader"):
-        why.append("a Secret whose buffer's munmap fails stays in the registry after close "
-                   "(the buffer is dead but never unregistered: secret.py/buffer.py destroy)")
-    if f.syscall == "munmap" and op == "purge" and f.nth == 1:
-        why.append("a Secret whose teardown fails during purge stays counted in metrics.in_use, "
-                   "and close() afterwards does not finish it (secret.py)")
-    if f.syscall == "munmap" and op == "purge" and f.nth == 1:
-        why.append("purge_secrets stops at the first secret whose close fails: the secrets after it "
-                   "(here a legacy region) keep their plaintext mapped (secret.py)")
-    if op == "protected.close_escaped" and f.syscall == "mprotect":
-        why.append("quarantine (closing a secret whose view escaped) says 'quarantine failed' without "
-                   "naming mprotect (buffer.py)")
-    if op.endswith(".close_escaped") and f.syscall == "mprotect":
-        if f.nth == 1:
-            why.append("when its mprotect to read-write fails, quarantine leaves the plaintext mapped and the "
-                       "secret closed (guard.c sm_buffer_quarantine, posix.c sm_quarantine; munlock + "
-                       "MADV_DONTNEED would drop the pages and keep the reservation)")
-        elif op.startswith("protected."):
-            why.append("when its final mprotect fails, the wiped pages stay read-write (guard.c)")
-    if op.endswith(".close_escaped") and f.syscall == "munlock":
-        why.append("quarantine ignores a failed munlock, but keeps the mapping: the pages stay locked for good "
-                   "(VmLck grows; guard.c sm_buffer_quarantine, posix.c sm_quarantine)")
-    return why
+    """Why case ``c`` fails today (each a defect in the library, reproduced by the case itself).
+
+    None is known. A defect found later is listed here, by the cases that
+    reproduce it, until its fix turns them into failures (strict xfails).
+    """
+    return []
 
 
 def _param(c: Case) -> object:

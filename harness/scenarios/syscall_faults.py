@@ -12,7 +12,10 @@ holds, the outcome must be:
   wipe (the pages are unmapped unwiped instead: nothing stays mapped), and
   getrandom EPERM for nonces (``os.urandom`` reads /dev/urandom instead);
 - the registry, the live-secret count, locked bytes (VmLck) and the library's
-  mappings exactly at the baseline taken before the operation;
+  mappings exactly at the baseline taken before the operation; for a teardown
+  (close, destroy, purge) the registry, the live-secret count and locked bytes
+  already at the baseline the moment it returns, even when it raised (a failed
+  teardown finishes: nothing is left for a later call to do);
 - no copy of the secret value anywhere in the child's memory, outside what the
   caller legitimately still holds (read by the parent through /proc/PID/mem);
 - the same operation working afterwards, again back to the baseline.
@@ -21,7 +24,9 @@ A failure inside a teardown (close, destroy, purge) must never leave the
 value mapped: there nothing is excluded from the scan, so the value must be
 gone even though the teardown failed. When munmap itself fails, the pages are
 already wiped and unlocked; the error names munmap and the (wiped, unlocked)
-mapping is the one thing that stays, since nothing else can remove it.
+mapping is the one thing that stays, since nothing else can remove it. A
+quarantine (the close of a secret whose view escaped) keeps its pages
+reserved whatever fails: neither locked nor read-write afterwards.
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ class Operation:
     coffer: bool = True  # the session key exists before the baseline
     tolerated: frozenset[str] = frozenset({"munlock", "mprotect"})  # calls with a documented fallback
     reserves: bool = False  # leaves its pages reserved NO_ACCESS by design (a secret whose view escaped)
+    teardown: bool = False  # ends what setup made: done the moment it returns, failed step or not
 
 
 def _span(secret: Any) -> tuple[int, int]:
@@ -153,8 +159,9 @@ def _secret_ops(backend: str) -> list[Operation]:
         Operation(f"{b}.with_bytes", lambda st: st["secret"].with_bytes(len), from_file, held, release_all),
         Operation(f"{b}.reader", read_out, reader_setup,
                   lambda st, product: [*held(st, product), _buffer_span(st["out"])], release_all),
-        Operation(f"{b}.close", lambda st: st["secret"].close(), from_file, release=release_all),
-        Operation(f"{b}.close_escaped", lambda st: st["secret"].close(), escaped, release=release_all, reserves=True),
+        Operation(f"{b}.close", lambda st: st["secret"].close(), from_file, release=release_all, teardown=True),
+        Operation(f"{b}.close_escaped", lambda st: st["secret"].close(), escaped, release=release_all, reserves=True,
+                  teardown=True),
     ]
 
 
@@ -193,7 +200,7 @@ def _buffer_ops() -> list[Operation]:
         Operation("buffer.random", lambda st: Buffer.random(SIZE), release=release, known=False),
         Operation("buffer.from_reader", lambda st: Buffer.from_reader(st["file"], SIZE), from_reader,
                   product_span, release),
-        Operation("buffer.destroy", lambda st: st["buf"].destroy(), loaded, release=release),
+        Operation("buffer.destroy", lambda st: st["buf"].destroy(), loaded, release=release, teardown=True),
         Operation("enclave.seal", seal, loaded, lambda st, product: [_buffer_span(st["buf"])], release),
         Operation("enclave.open", opened, sealed, product_span, release),
     ]
@@ -240,7 +247,7 @@ def _purge_op() -> Operation:
     def release(st: State, product: Any) -> None:
         _close(*st["secrets"])
 
-    return Operation("purge", lambda st: purge(), setup, release=release, coffer=False)
+    return Operation("purge", lambda st: purge(), setup, release=release, coffer=False, teardown=True)
 
 
 def _memcall_ops() -> list[Operation]:
@@ -326,6 +333,7 @@ def _body(op: Operation) -> Callable[[inject.Probe], None]:
         p.begin()
         product, outcome = _outcome(lambda: op.act(st))
         p.end()
+        ended = _measure()
         copies = p.scan(_VALUE, op.keep(st, product)) if op.known else None
         released = _outcome(lambda: op.release(st, product))[1]
         after = _measure()
@@ -335,8 +343,8 @@ def _body(op: Operation) -> Callable[[inject.Probe], None]:
         again_product, again = _outcome(lambda: op.act(st))
         if again["error"] is None:
             again = _outcome(lambda: op.release(st, again_product))[1]
-        p.report({"outcome": outcome, "released": released, "copies": copies, "base": base, "after": after,
-                  "usable": again, "after_again": _measure()})
+        p.report({"outcome": outcome, "released": released, "copies": copies, "base": base, "ended": ended,
+                  "after": after, "usable": again, "after_again": _measure()})
 
     return body
 
@@ -446,6 +454,8 @@ def run_case(case: Case, *, sabotage: bool = False) -> CaseResult:
     for key in ("registry", "secrets", "locked"):
         if after[key] != base[key]:
             problems.append(f"{key} {base[key]} -> {after[key]}")
+        elif op.teardown and r["ended"][key] != base[key]:  # not left for the caller's release to finish
+            problems.append(f"{key} {base[key]} -> {r['ended'][key]} when the teardown returned")
     left = _leftover(base["mappings"], after["mappings"])
     if op.reserves:  # the escaped secret's pages stay reserved, wiped and NO_ACCESS
         left = {k: v for k, v in left.items() if not (k.startswith("---p") and "lo" not in k)}
@@ -479,6 +489,16 @@ SUBSET: tuple[Case, ...] = (
     Case("legacy.close", inject.Fault("munmap", 1, errno.EINVAL)),
     Case("coffer.rekey", inject.Fault("getrandom", 1, errno.EAGAIN)),
     Case("memcall.alloc_secret", inject.Fault("memfd_secret", 1, errno.ENOMEM)),
+    # Failed calls named as such, and teardowns that finish and continue whatever fails.
+    Case("buffer.create", inject.Fault("mmap", 1, errno.EINVAL)),
+    Case("protected.borrow", inject.Fault("mprotect", 1, errno.EPERM)),
+    Case("protected.close", inject.Fault("munmap", 1, errno.EINVAL)),
+    Case("purge", inject.Fault("munmap", 1, errno.ENOMEM)),
+    Case("purge", inject.Fault("munmap", 3, errno.EPERM)),  # the session key's first half
+    # Quarantine (a secret whose view escaped): never plaintext mapped, pages locked or read-write.
+    Case("protected.close_escaped", inject.Fault("mprotect", 1, errno.EPERM)),
+    Case("protected.close_escaped", inject.Fault("mprotect", 2, errno.EINVAL)),
+    Case("protected.close_escaped", inject.Fault("munlock", 1, errno.EPERM)),
 )
 
 

@@ -40,10 +40,10 @@ class EnclaveSecret(Secret):
         exposed._release(Protection.NO_ACCESS if escaped else None)
 
     def _destroy(self, keep: Protection | None) -> None:
+        self._enclave = None
         scratch = self._gate.exposed
         if scratch is not None:
             scratch._release(keep)
-        self._enclave = None
 
     @property
     def locked(self) -> bool:

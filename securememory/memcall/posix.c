@@ -100,24 +100,15 @@ int sm_free(void *addr, size_t len, int locked)
     return sm_unmap(addr, len);
 }
 
-int sm_quarantine(void *addr, size_t len, int locked, int prot)
-{
-    if (mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)
-        return errno;
-    sm_wipe(addr, len);
-    if (locked)
-        munlock(addr, len);
-    return sm_protect(addr, len, prot);
-}
-
 int sm_mapping_release(sm_mapping *m, int keep)
 {
     void *addr = __atomic_exchange_n(&m->addr, NULL, __ATOMIC_ACQ_REL);
     if (addr == NULL)
         return 0;
-    int e = keep < 0 ? sm_free(addr, m->len, m->locked) : sm_quarantine(addr, m->len, m->locked, keep);
+    int step = SM_STEP_UNMAP; /* the one step of sm_free that can fail */
+    int e = keep < 0 ? sm_free(addr, m->len, m->locked) : sm_quarantine(addr, m->len, m->locked, keep, &step);
     if (e)
-        __atomic_store_n(&m->addr, addr, __ATOMIC_RELEASE);
+        m->failed_step = step;
     return e;
 }
 
@@ -136,14 +127,28 @@ int sm_unlock(void *addr, size_t len)
     return munlock(addr, len) == 0 ? 0 : errno;
 }
 
+static int prot_bits(int prot)
+{
+    return prot == SM_PROT_NONE ? PROT_NONE
+         : prot == SM_PROT_READ ? PROT_READ
+         : prot == SM_PROT_READ_WRITE ? (PROT_READ | PROT_WRITE) : -1;
+}
+
 int sm_protect(void *addr, size_t len, int prot)
 {
-    int p = prot == SM_PROT_NONE ? PROT_NONE
-          : prot == SM_PROT_READ ? PROT_READ
-          : prot == SM_PROT_READ_WRITE ? (PROT_READ | PROT_WRITE) : -1;
+    int p = prot_bits(prot);
     if (p == -1)
         return EINVAL;
     return mprotect(addr, len, p) == 0 ? 0 : errno;
+}
+
+int sm_replace(void *addr, size_t len, int prot)
+{
+    int p = prot_bits(prot);
+    if (p == -1)
+        return EINVAL;
+    void *q = mmap(addr, len, p, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    return q == MAP_FAILED ? errno : 0;
 }
 
 int sm_advise(void *addr, size_t len, int advice)

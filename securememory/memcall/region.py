@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import errno as _errno
-import os
 import threading
 from typing import Any
 
@@ -21,6 +20,8 @@ from ..errors import (
     RegionFreedError,
     UnsupportedError,
 )
+from .failures import strerror as _strerror
+from .failures import teardown_error
 from .system import lock_error
 
 # Far above any real mapping, far below overflow in page rounding.
@@ -61,10 +62,6 @@ def owned_view(ptr: Any, size: int, owner: object) -> memoryview:
 
     anchored = ffi.gc(ffi.cast("unsigned char *", ptr), keep)
     return memoryview(ffi.buffer(anchored, size))
-
-
-def _strerror(code: int) -> str:
-    return f"{_errno.errorcode.get(code, str(code))}: {os.strerror(code)}"
 
 
 class Region:
@@ -173,7 +170,8 @@ def free(region: Region) -> None:
 
     Pages that cannot be made read-write are unmapped unwiped rather than left
     mapped. Raises ProtectionError when munmap fails (the pages are wiped and
-    unlocked by then); a second free raises RegionFreedError.
+    unlocked by then, and stay mapped: the region counts as freed all the same,
+    since nothing is left to retry); a second free raises RegionFreedError.
     """
     region = _region(region)
     release(region, None)
@@ -183,19 +181,24 @@ def release(region: Region, keep: Protection | None) -> None:
     """Free the region (``keep`` None) or quarantine it; a no-op once released.
 
     Takes no Python lock: the C call claims the mapping atomically, so an
-    exception at any instant leaves it either released or still owned.
+    exception at any instant leaves it either released or still owned. A
+    release that fails has still released it as far as it could (no plaintext
+    stays mapped) and raises ProtectionError naming the call that failed.
     """
     code = lib.sm_mapping_release(region._m, -1 if keep is None else int(keep))
     if code:
-        failed = "munmap" if keep is None else "mprotect"  # what sm_free / sm_quarantine report
-        raise ProtectionError(f"could not release region ({failed} failed: {_strerror(code)})", code)
+        what = "could not free the region" if keep is None else f"could not quarantine the region as {keep.name}"
+        raise teardown_error(what, region._m.failed_step, code)
 
 
 def quarantine(region: Region, protection: Protection) -> None:
     """Make the region read-write, wipe it, unlock it, and leave it mapped with
     ``protection`` for good: a stale view into it never reads newer data.
 
-    The region counts as freed afterwards (its pages are never reused).
+    The region counts as freed afterwards (its pages are never reused). When a
+    step fails the range is still left reserved, unlocked and without the data
+    (pages that could not be made writable are dropped unwiped, by replacing
+    them with fresh zero pages) and ProtectionError names the call that failed.
     """
     region = _region(region)
     if not isinstance(protection, Protection):

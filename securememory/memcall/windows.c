@@ -61,24 +61,15 @@ int sm_unmap(void *addr, size_t len)
 
 int sm_free(void *addr, size_t len, int locked)
 {
+    /* Pages that cannot be made writable cannot be wiped: release them
+     * unwiped rather than leave them mapped. */
     DWORD old;
     if (!VirtualProtect(addr, len, PAGE_READWRITE, &old))
-        return win_errno();
+        return sm_unmap(addr, len);
     sm_wipe(addr, len);
     if (locked)
         VirtualUnlock(addr, len);
     return sm_unmap(addr, len);
-}
-
-int sm_quarantine(void *addr, size_t len, int locked, int prot)
-{
-    int e = sm_protect(addr, len, SM_PROT_READ_WRITE);
-    if (e)
-        return e;
-    sm_wipe(addr, len);
-    if (locked)
-        sm_unlock(addr, len);
-    return sm_protect(addr, len, prot);
 }
 
 int sm_mapping_release(sm_mapping *m, int keep)
@@ -86,9 +77,10 @@ int sm_mapping_release(sm_mapping *m, int keep)
     void *addr = InterlockedExchangePointer(&m->addr, NULL);
     if (addr == NULL)
         return 0;
-    int e = keep < 0 ? sm_free(addr, m->len, m->locked) : sm_quarantine(addr, m->len, m->locked, keep);
+    int step = SM_STEP_UNMAP; /* the one step of sm_free that can fail */
+    int e = keep < 0 ? sm_free(addr, m->len, m->locked) : sm_quarantine(addr, m->len, m->locked, keep, &step);
     if (e)
-        InterlockedExchangePointer(&m->addr, addr);
+        m->failed_step = step;
     return e;
 }
 
@@ -140,6 +132,20 @@ int sm_protect(void *addr, size_t len, int prot)
     if (p == 0)
         return EINVAL;
     return VirtualProtect(addr, len, p, &old) ? 0 : win_errno();
+}
+
+int sm_replace(void *addr, size_t len, int prot)
+{
+    /* Decommitted pages are dropped (unlocked with them) and the range stays
+     * reserved, inaccessible; committing again gives fresh zero pages. */
+    DWORD p = prot == SM_PROT_READ ? PAGE_READONLY : prot == SM_PROT_READ_WRITE ? PAGE_READWRITE : 0;
+    if (prot != SM_PROT_NONE && p == 0)
+        return EINVAL;
+    if (!VirtualFree(addr, len, MEM_DECOMMIT))
+        return win_errno();
+    if (p != 0 && VirtualAlloc(addr, len, MEM_COMMIT, p) == NULL)
+        return win_errno();
+    return 0;
 }
 
 int sm_advise(void *addr, size_t len, int advice)

@@ -17,7 +17,6 @@ The inner pages are locked (per the mlock policy), kept out of core dumps
 from __future__ import annotations
 
 import errno as _errno
-import os
 import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -27,6 +26,7 @@ from .._native import ffi, lib
 from ..errors import (
     AllocationError,
     BufferDestroyedError,
+    EntropyError,
     ForkedError,
     InvalidArgumentError,
     InvalidTypeError,
@@ -34,6 +34,7 @@ from ..errors import (
     ReadOnlyError,
 )
 from ..memcall import Protection
+from ..memcall.failures import failed, strerror, teardown_error
 from ..memcall.region import MAX_SIZE, check_size, owned_view
 from ..memcall.system import lock_error
 from . import crash, policy
@@ -50,22 +51,17 @@ _READ_WRITE = Protection.READ_WRITE
 _register = registry.add
 _unregister = registry.remove
 
-_STEP_NAMES = {
-    lib.SM_STEP_GUARD: "mprotect of the inner pages",
-    lib.SM_STEP_ADVISE: "madvise of the inner pages",
-}
-
 
 def _raise_create_error(code: int, step: int, size: int, inner_len: int) -> None:
-    if code == _errno.EINVAL and step == lib.SM_STEP_MAP:
+    if step == lib.SM_STEP_SIZE:
         raise InvalidArgumentError(f"size {size} is too large for a guarded buffer")
     if step == lib.SM_STEP_LOCK:
         raise lock_error(code, inner_len)
+    if step == lib.SM_STEP_RANDOM:
+        raise EntropyError(f"could not draw the canary key for a guarded buffer ({failed(step, code)})")
     if step == lib.SM_STEP_MAP or (step == lib.SM_STEP_GUARD and code == _errno.ENOMEM):
-        raise AllocationError(
-            f"could not map a guarded buffer of {size} bytes ({os.strerror(code)})", code, size
-        )
-    raise ProtectionError(f"{_STEP_NAMES.get(step, 'setup')} failed ({os.strerror(code)})", code)
+        raise AllocationError(f"could not map a guarded buffer of {size} bytes ({failed(step, code)})", code, size)
+    raise ProtectionError(f"could not set up a guarded buffer of {size} bytes ({failed(step, code)})", code)
 
 
 def inner_length(size: int) -> int:
@@ -263,7 +259,7 @@ class Buffer:
         with hold(self._guard):
             code = lib.sm_buffer_protect(self._live(), int(protection))
             if code:
-                raise ProtectionError(f"mprotect to {protection.name} failed ({os.strerror(code)})", code)
+                raise ProtectionError(f"mprotect to {protection.name} failed ({strerror(code)})", code)
             self._protection = protection
 
     def freeze(self) -> None:
@@ -356,23 +352,33 @@ class Buffer:
     def quarantine(self, protection: Protection) -> None:
         """Tear down like :meth:`destroy` but keep the pages reserved, wiped and
         ``protection``: views that outlived their use fault (or read zeros)
-        instead of reading whatever is mapped there next. Idempotent."""
+        instead of reading whatever is mapped there next. Idempotent.
+
+        When a step fails the buffer is torn down all the same and
+        ProtectionError names the call: the range stays reserved, unlocked and
+        without the data (pages that could not be made writable to be wiped
+        are dropped unwiped, replaced by fresh zero pages)."""
         with hold(self._guard):
-            code = lib.sm_buffer_quarantine(self._b, int(protection))
-            if not code:
-                _unregister(self)
-        if code:
-            raise ProtectionError(f"quarantine failed ({os.strerror(code)})", code)
+            self._torn_down(lib.sm_buffer_quarantine(self._b, int(protection)), protection)
 
     def _release(self, keep: Protection | None) -> None:
         """destroy() (``keep`` None) or quarantine(keep) without taking the buffer's
         lock, for an owner that rules out concurrent use (a Secret whose gate is
         closed): each step is one idempotent C call, so an exception at any
         instant leaves the teardown done or resumable."""
-        code = lib.sm_buffer_destroy(self._b) if keep is None else lib.sm_buffer_quarantine(self._b, int(keep))
+        b = self._b
+        self._torn_down(lib.sm_buffer_destroy(b) if keep is None else lib.sm_buffer_quarantine(b, int(keep)), keep)
+
+    def _torn_down(self, code: int, keep: Protection | None) -> None:
+        """After a teardown call (destroy, ``keep`` None, or quarantine): the
+        buffer it claimed is dead even when a step failed, so it leaves the
+        registry (failed teardown finishes); then the failure, naming the call,
+        is raised."""
+        if not self._b.base:
+            _unregister(self)
         if code:
-            raise ProtectionError(f"teardown failed ({os.strerror(code)})", code)
-        _unregister(self)
+            what = "could not destroy the buffer" if keep is None else f"could not quarantine the buffer as {keep.name}"
+            raise teardown_error(what, self._b.failed_step, code)
 
     def seal(self, *, mlock: policy.MlockPolicy | str | None = None) -> Enclave:
         """Encrypt the data into an Enclave and destroy this buffer.
@@ -390,16 +396,16 @@ class Buffer:
 
         Idempotent. A canary mismatch is fatal (wipe all, message, SIGABRT).
         In a forked child it only unmaps the (already wiped) inherited pages.
+        When munmap fails the buffer is dead all the same and ProtectionError
+        names munmap: its wiped, unlocked pages stay mapped, owned by nothing
+        (no newer secret can be placed there), as nothing else can remove them.
         """
         with hold(self._guard):
             if self._gen == fork_state.generation:
                 code = lib.sm_buffer_destroy(self._b)
             else:
                 code = lib.sm_buffer_abandon(self._b)
-            if not code:
-                _unregister(self)
-        if code:
-            raise ProtectionError(f"destroy failed ({os.strerror(code)})", code)
+            self._torn_down(code, None)
 
     def __enter__(self) -> Buffer:
         return self
@@ -442,6 +448,6 @@ def destroy_all() -> None:
     for obj in registry.snapshot():
         if isinstance(obj, Buffer) and not obj._owned:
             obj.destroy()
-    if code:
-        raise ProtectionError(f"purge: a buffer's teardown failed ({os.strerror(code)})", code)
+    if code:  # destroy fails only at munmap
+        raise teardown_error("purge could not destroy a buffer", lib.SM_STEP_UNMAP, code)
 

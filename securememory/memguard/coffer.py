@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from .._gate import hold
 from .._native import ffi, lib
-from ..errors import BorrowError, BufferDestroyedError, EntropyError, NonceBudgetError
+from ..errors import BorrowError, BufferDestroyedError, EntropyError, NonceBudgetError, SecureMemoryError
 from .buffer import Buffer
 from .forkfence import drop_frames, fence
 from .policy import MlockPolicy
@@ -214,12 +214,20 @@ class Coffer:
         """Destroy the key halves and the scratch buffer (idempotent).
 
         Raises BorrowError when called from inside this thread's own key view
-        (it would wait for itself).
+        (it would wait for itself). Every buffer is destroyed even when the
+        teardown of another fails (purge continues past failures); the first
+        failure is raised at the end.
         """
         self._refuse_inside_view()
+        failure: SecureMemoryError | None = None
         with hold(self._lock):
             for buf in (self._left, self._right, self._scratch):
-                buf.destroy()
+                try:
+                    buf.destroy()
+                except SecureMemoryError as e:
+                    failure = failure or e
+        if failure is not None:
+            raise failure
 
 
 class _Holder:

@@ -123,10 +123,10 @@ int sm_buffer_create(size_t size, int lock_mode, sm_buffer *b)
     b->slot = -1;
     b->gen = fork_generation;
     if (size == 0 || size > SIZE_MAX / 2 - 3 * page)
-        return b->failed_step = SM_STEP_MAP, EINVAL;
+        return b->failed_step = SM_STEP_SIZE, EINVAL;
     int e = canary_init();
     if (e)
-        return b->failed_step = SM_STEP_MAP, e;
+        return b->failed_step = SM_STEP_RANDOM, e;
 
     size_t inner_len = (size + SM_CANARY_MIN + page - 1) / page * page;
     size_t total = inner_len + 2 * page;
@@ -189,6 +189,9 @@ static unsigned char *claim(sm_buffer *b)
     return sm_swap_ptr((void *volatile *)&b->base, NULL);
 }
 
+/* Make the inner pages writable, wipe the data, verify the canary, wipe them
+ * all: 0, or mprotect's errno when they could not be made writable (and so
+ * were not wiped). */
 static int scrub(const sm_buffer *b)
 {
     /* The pages are read-write already unless a protect or the crash
@@ -202,8 +205,6 @@ static int scrub(const sm_buffer *b)
     if (!canary_intact(b->inner, b->inner_len - b->size))
         sm_fatal_canary(b->size);
     sm_wipe(b->inner, b->inner_len);
-    if (b->locked)
-        sm_unlock(b->inner, b->inner_len);
     return 0;
 }
 
@@ -216,8 +217,10 @@ int sm_buffer_destroy(sm_buffer *b)
         return 0;
     /* When the pages cannot be made writable they cannot be wiped: they are
      * unmapped unwiped (which also unlocks them) rather than left mapped. */
-    scrub(b);
+    if (scrub(b) == 0 && b->locked)
+        sm_unlock(b->inner, b->inner_len); /* failure here cannot leak: unmapping unlocks too */
     sm_live_remove(b->slot);
+    b->failed_step = SM_STEP_UNMAP;
     return sm_unmap(base, b->total);
 }
 
@@ -226,17 +229,15 @@ int sm_buffer_quarantine(sm_buffer *b, int prot)
     unsigned char *base = claim(b);
     if (base == NULL)
         return 0;
-    int e = scrub(b);
-    if (e) {
-        sm_store_ptr((void *volatile *)&b->base, base);
-        return e;
-    }
+    int step = 0, e = scrub(b);
+    if (e)
+        step = SM_STEP_OPEN;
+    int k = sm_keep_reserved(b->inner, b->inner_len, b->locked, prot, e == 0, &step);
     sm_live_remove(b->slot);
     b->locked = 0;
-    e = sm_protect(b->inner, b->inner_len, prot);
-    if (e == 0)
-        b->prot = prot;
-    return e;
+    b->prot = prot;
+    b->failed_step = step;
+    return e ? e : k;
 }
 
 int sm_buffer_destroy_all(sm_buffer *const *bs, size_t n)
@@ -255,6 +256,7 @@ int sm_buffer_abandon(sm_buffer *b)
     unsigned char *base = claim(b);
     if (base == NULL)
         return 0;
+    b->failed_step = SM_STEP_UNMAP;
     return sm_unmap(base, b->total);
 }
 

@@ -9,11 +9,6 @@
 #define SM_LOCK_REQUIRE 1
 #define SM_LOCK_BEST_EFFORT 2
 
-#define SM_STEP_MAP 1
-#define SM_STEP_GUARD 2
-#define SM_STEP_ADVISE 3
-#define SM_STEP_LOCK 4
-
 #define SM_CANARY_MIN 16
 
 typedef struct sm_buffer {
@@ -26,7 +21,7 @@ typedef struct sm_buffer {
     int locked;
     int prot;             /* SM_PROT_* of the inner pages, as last set here */
     int slot;             /* index in the live table */
-    int failed_step;      /* SM_STEP_* when create failed */
+    int failed_step;      /* SM_STEP_* (memcall.h) when create, destroy or quarantine failed */
     int lock_errno;       /* why best-effort locking left the pages unlocked */
     unsigned long gen;    /* fork generation at creation: a child only unmaps */
 } sm_buffer;
@@ -34,13 +29,17 @@ typedef struct sm_buffer {
 int sm_buffer_create(size_t size, int lock_mode, sm_buffer *b);
 /* Wipe, verify the canary (fatal on mismatch), unlock, unmap. Idempotent.
  * In a forked child (the pages were wiped at fork) it only unmaps, so it is
- * also the buffer's finalizer: no Python runs when a Buffer is collected. */
+ * also the buffer's finalizer: no Python runs when a Buffer is collected.
+ * The buffer is dead afterwards even when it fails: munmap's errno is
+ * returned and its wiped, unlocked pages stay mapped, owned by nothing. */
 int sm_buffer_destroy(sm_buffer *b);
 /* Destroy n buffers in one call; returns 0 or the first error. */
 int sm_buffer_destroy_all(sm_buffer *const *bs, size_t n);
 /* Wipe, verify the canary and unlock like destroy, but keep the mapping with
  * the inner pages at prot: a view that outlived its borrow faults (or reads
- * zeros while its borrow is in flight) and never reads a newer secret. */
+ * zeros while its borrow is in flight) and never reads a newer secret. The
+ * buffer is dead afterwards even when a step failed: the inner pages end as
+ * sm_keep_reserved leaves them, and the failed step is in failed_step. */
 int sm_buffer_quarantine(sm_buffer *b, int prot);
 /* Drop a buffer inherited across fork: its pages were wiped, so no canary check. */
 int sm_buffer_abandon(sm_buffer *b);
