@@ -22,6 +22,7 @@ SECRET_SIZES = [32, 4096, 1 << 20]
 LOOP = 200
 OVERLAP_CALLS = 20_000
 PURGE_COUNT = 1000
+LIVE_COUNTS = [0, 10_000]
 STREAM_TOTAL = 64 << 20
 MEMLOCK_LIMIT = 64 * 1024
 REACHABLE_CAP = 10_000
@@ -64,8 +65,6 @@ def page_size() -> int:
 def stream_chunk() -> int:
     """The Stream's default chunk size: 4 pages."""
     return 4 * page_size()
-
-
 
 
 def pattern(size: int) -> bytes:

@@ -1,4 +1,5 @@
-"""Secrets on each backend: create + close, with_bytes (1 and 2 threads), reader()."""
+"""Secrets on each backend: create + close (one call, and x200 at 32 B), with_bytes
+(1 and 2 threads), reader()."""
 
 from __future__ import annotations
 
@@ -38,6 +39,25 @@ class CreateClose:
 
     def peakmem_create_close(self, backend: str, size: int) -> None:
         self.factory.new(self.data).close()
+
+
+class SecretLifecycle:
+    """``factory.new(data)`` + ``close()`` of a 32-byte secret, LOOP times per timed
+    call; data is a ``bytes`` (copied, not wiped)."""
+
+    params = BACKENDS
+    param_names = ("backend",)
+    timeout = 120
+
+    def setup(self, backend: str) -> None:
+        self.factory = secret_factory(backend)
+        self.data = cached(("pattern", 32), lambda: pattern(32))
+        self.factory.new(self.data).close()
+
+    def time_new_close_32_x200(self, backend: str) -> None:
+        new, data = self.factory.new, self.data
+        for _ in range(LOOP):
+            new(data).close()
 
 
 class WithBytes:
