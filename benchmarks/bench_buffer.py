@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import CPU_TIMER, LIVE_COUNTS, LOOP, PURGE_COUNT, cached, skip_unavailable
+from ._common import (
+    CPU_TIMER,
+    LIVE_COUNTS,
+    LOOP,
+    MICRO_REPEAT,
+    MICRO_ROUNDS,
+    PURGE_COUNT,
+    cached,
+    skip_unavailable,
+)
 
 timer = CPU_TIMER
+rounds = MICRO_ROUNDS
 
 
 class BufferLifecycle:
     """``Buffer(32)`` create + destroy, LOOP times per timed call."""
 
+    repeat = MICRO_REPEAT
     timeout = 120
 
     def setup(self) -> None:
@@ -33,6 +44,7 @@ class LiveBuffers:
 
     params = LIVE_COUNTS
     param_names = ("live",)
+    repeat = MICRO_REPEAT
     timeout = 300
 
     def setup(self, live: int) -> None:
@@ -56,7 +68,7 @@ class Purge:
     """``purge()`` with 1,000 live ``Buffer(32)``, made fresh before each sample."""
 
     number = 1
-    repeat = (3, 10, 20.0)
+    repeat = (5, 20, 20.0)
     timeout = 120
 
     def setup(self) -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import CPU_TIMER, LOOP
+from ._common import CPU_TIMER, LOOP, MICRO_REPEAT, MICRO_ROUNDS
 from .floor import ffi as floor_ffi
 from .floor import load as load_floor
 from .sodium import NotInstalled, available, load
 
 timer = CPU_TIMER
+rounds = MICRO_ROUNDS
+repeat = MICRO_REPEAT
 
 SIZE = 32
 

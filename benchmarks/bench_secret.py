@@ -11,6 +11,8 @@ from ._common import (
     BACKENDS,
     CPU_TIMER,
     LOOP,
+    MICRO_REPEAT,
+    MICRO_ROUNDS,
     OVERLAP_CALLS,
     SECRET_SIZES,
     cached,
@@ -47,6 +49,8 @@ class SecretLifecycle:
 
     params = BACKENDS
     param_names = ("backend",)
+    rounds = MICRO_ROUNDS
+    repeat = MICRO_REPEAT
     timeout = 120
 
     def setup(self, backend: str) -> None:
@@ -65,6 +69,8 @@ class WithBytes:
 
     params = BACKENDS
     param_names = ("backend",)
+    rounds = MICRO_ROUNDS
+    repeat = MICRO_REPEAT
     timeout = 120
 
     def setup(self, backend: str) -> None:

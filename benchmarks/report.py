@@ -204,9 +204,7 @@ def threads_figure(r: Results) -> Figure:
     ratio = _ratio(two, one)
     label = "2 threads overlapping with_bytes / 1 thread (protected, per call)"
     target = f"<= {THREADS_TARGET}, stable"
-    q = {
-        (n, c): r.get(THREADS, "protected", n, column=c) for n in (1, 2) for c in ("stats_q_25", "stats_q_75")
-    }
+    q = {(n, c): r.get(THREADS, "protected", n, column=c) for n in (1, 2) for c in ("stats_q_25", "stats_q_75")}
     low, high = _ratio(q[2, "stats_q_25"], q[1, "stats_q_75"]), _ratio(q[2, "stats_q_75"], q[1, "stats_q_25"])
     met = _check(ratio, _at_most(THREADS_TARGET))
     if math.isnan(ratio):
