@@ -556,7 +556,11 @@ def draw(figs: list[Figure], title: str) -> bytes:
     groups = [(name, [f for f in figs if area(f) == name]) for name in (*AREAS, "other")]
     groups = [(name, members) for name, members in groups if members]
     values = [v for f in figs for v in (f.ratio or NAN, target_value(f)) if not math.isnan(v)]
-    right = max([1.0, *values]) * 1.18
+    # The axis ends a little past twice the largest target: a ratio beyond it (a
+    # far-missed target) is drawn to the edge and labelled with its value, so it
+    # does not squeeze every other bar into the left of the picture.
+    goals = [g for g in (target_value(f) for f in figs) if not math.isnan(g)]
+    right = min(max([1.0, *values]), 2 * max([1.0, *goals])) * 1.18
     rows = sum(len(members) for _, members in groups)
     canvas = Canvas(figsize=(9.0, 1.3 + 0.52 * rows + 0.3 * len(groups)), layout="constrained")
     axes = canvas.subplots(
@@ -569,8 +573,13 @@ def draw(figs: list[Figure], title: str) -> bytes:
             if math.isnan(ratio):
                 ax.text(0.01 * right, y, "not measured", va="center", color=UNKNOWN_COLOUR, fontsize=8)
             else:
-                ax.barh(y, ratio, height=0.6, color=colour, hatch=None if f.met else "//", edgecolor="white")
-                ax.text(ratio, y, f" {ratio:.2f}", va="center", fontsize=8)
+                shown = min(ratio, right)
+                ax.barh(y, shown, height=0.6, color=colour, hatch=None if f.met else "//", edgecolor="white")
+                if shown < ratio:
+                    box = {"facecolor": "white", "edgecolor": "none", "pad": 1}
+                    ax.text(0.98 * shown, y, f"{ratio:.2f} >", va="center", ha="right", fontsize=8, bbox=box)
+                else:
+                    ax.text(ratio, y, f" {ratio:.2f}", va="center", fontsize=8)
             goal = target_value(f)
             if not math.isnan(goal):
                 ax.plot([goal, goal], [y - 0.4, y + 0.4], color="black", linewidth=2)
