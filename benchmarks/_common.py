@@ -17,11 +17,17 @@ import time
 from typing import Any
 
 CPU_TIMER = time.process_time
+# Micro-benchmarks whose medians the target ratios divide: more rounds (each a
+# fresh process, interleaved with every other benchmark) so that drift in the
+# machine's load between two benchmarks' turns averages out; --quick ignores both.
+MICRO_ROUNDS = 4
+MICRO_REPEAT = (5, 15, 10.0)
 BACKENDS = ["legacy", "protected", "enclave"]
 SECRET_SIZES = [32, 4096, 1 << 20]
 LOOP = 200
 OVERLAP_CALLS = 20_000
 PURGE_COUNT = 1000
+LIVE_COUNTS = [0, 10_000]
 STREAM_TOTAL = 64 << 20
 MEMLOCK_LIMIT = 64 * 1024
 REACHABLE_CAP = 10_000
@@ -64,8 +70,6 @@ def page_size() -> int:
 def stream_chunk() -> int:
     """The Stream's default chunk size: 4 pages."""
     return 4 * page_size()
-
-
 
 
 def pattern(size: int) -> bytes:

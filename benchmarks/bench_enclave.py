@@ -6,11 +6,13 @@ import os
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from ._common import CPU_TIMER, LOOP, SECRET_SIZES, cached, pattern
+from ._common import CPU_TIMER, LOOP, MICRO_REPEAT, MICRO_ROUNDS, SECRET_SIZES, cached, pattern
 
 SIZES = SECRET_SIZES
 
 timer = CPU_TIMER
+rounds = MICRO_ROUNDS
+repeat = MICRO_REPEAT
 
 
 def _loops(size: int) -> int:

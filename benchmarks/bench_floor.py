@@ -6,10 +6,11 @@ Each ``*_x{LOOP}`` benchmark runs its sequence ``LOOP`` times inside one C call;
 
 from __future__ import annotations
 
-from ._common import CPU_TIMER, LOOP, PURGE_COUNT
+from ._common import CPU_TIMER, LOOP, MICRO_REPEAT, MICRO_ROUNDS, PURGE_COUNT
 from .floor import load
 
 timer = CPU_TIMER
+rounds = MICRO_ROUNDS
 
 
 def _check(code: int, what: str) -> None:
@@ -18,6 +19,7 @@ def _check(code: int, what: str) -> None:
 
 
 class Floor:
+    repeat = MICRO_REPEAT
     timeout = 120
 
     def setup(self) -> None:
@@ -45,7 +47,7 @@ class FloorDestroy:
     """Destroy only (mprotect RW, wipe, munlock, munmap) of 1,000 live guarded buffers."""
 
     number = 1
-    repeat = (3, 10, 20.0)
+    repeat = (5, 20, 20.0)
     timeout = 120
 
     def setup(self) -> None:

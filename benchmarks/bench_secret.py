@@ -1,4 +1,5 @@
-"""Secrets on each backend: create + close, with_bytes (1 and 2 threads), reader()."""
+"""Secrets on each backend: create + close (one call, and x200 at 32 B), with_bytes
+(1 and 2 threads), reader()."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from ._common import (
     BACKENDS,
     CPU_TIMER,
     LOOP,
+    MICRO_REPEAT,
+    MICRO_ROUNDS,
     OVERLAP_CALLS,
     SECRET_SIZES,
     cached,
@@ -40,11 +43,34 @@ class CreateClose:
         self.factory.new(self.data).close()
 
 
+class SecretLifecycle:
+    """``factory.new(data)`` + ``close()`` of a 32-byte secret, LOOP times per timed
+    call; data is a ``bytes`` (copied, not wiped)."""
+
+    params = BACKENDS
+    param_names = ("backend",)
+    rounds = MICRO_ROUNDS
+    repeat = MICRO_REPEAT
+    timeout = 120
+
+    def setup(self, backend: str) -> None:
+        self.factory = secret_factory(backend)
+        self.data = cached(("pattern", 32), lambda: pattern(32))
+        self.factory.new(self.data).close()
+
+    def time_new_close_32_x200(self, backend: str) -> None:
+        new, data = self.factory.new, self.data
+        for _ in range(LOOP):
+            new(data).close()
+
+
 class WithBytes:
     """``with_bytes`` on a 32-byte secret, LOOP calls per timed call, one thread."""
 
     params = BACKENDS
     param_names = ("backend",)
+    rounds = MICRO_ROUNDS
+    repeat = MICRO_REPEAT
     timeout = 120
 
     def setup(self, backend: str) -> None:

@@ -190,3 +190,34 @@ int floor_batch_destroy(floor_batch *batch)
     free(batch);
     return first;
 }
+
+/* A peer's guarded allocation of size bytes, then freed: what its own
+ * create + destroy costs with no Python between iterations. */
+int floor_peer_lifecycle(long n, size_t size, floor_alloc_fn alloc, floor_free_fn release)
+{
+    for (long i = 0; i < n; i++) {
+        void *p = alloc(size);
+        if (p == NULL)
+            return errno ? errno : ENOMEM;
+        release(p);
+    }
+    return 0;
+}
+
+/* A peer's protected read of len bytes at ptr (made NO_ACCESS by the
+ * caller): readonly, read, noaccess; the same steps as floor_protected_read. */
+int floor_peer_protected_read(long n, size_t len, void *ptr, floor_protect_fn noaccess, floor_protect_fn readonly)
+{
+    const volatile unsigned char *data = ptr;
+    for (long i = 0; i < n; i++) {
+        if (readonly(ptr))
+            return errno ? errno : EINVAL;
+        unsigned char acc = 0;
+        for (size_t j = 0; j < len; j++)
+            acc ^= data[j];
+        sink = acc;
+        if (noaccess(ptr))
+            return errno ? errno : EINVAL;
+    }
+    return 0;
+}
