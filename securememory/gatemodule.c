@@ -239,12 +239,12 @@ static int end(BorrowObject *b, PyObject *tb, PyObject *failing)
     int escaped = 0, failed = 0;
     if (b->state != 1)
         return 0;
-    PyObject *view = b->view_ref ? PyWeakref_GetObject(b->view_ref) : NULL;
-    if (view != NULL && view != Py_None) {
-        Py_INCREF(view);
+    /* Calling the weak reference gives a new reference, or None once the view
+     * is gone (PyWeakref_GetObject is not in 3.15's limited API headers). */
+    PyObject *view = b->view_ref ? PyObject_CallNoArgs(b->view_ref) : NULL;
+    if (view != NULL && view != Py_None)
         escaped = release_view(view);
-        Py_DECREF(view);
-    }
+    Py_XDECREF(view);
     PyErr_Clear();
     Py_CLEAR(b->view_ref);
     if (b->exports > 0)
