@@ -733,7 +733,9 @@ static PyObject *fill(PyObject *module, PyObject *args)
  * (CPython issue 148874): a KeyboardInterrupt raised there skips __exit__
  * and the lock stays held for good. `with hold(lock):` makes one Hold per
  * block, referenced only by the interpreter's stack: if the block never
- * starts, unwinding drops the Hold, and its dealloc releases the lock. */
+ * starts, unwinding drops the Hold, and its dealloc releases the lock. A
+ * tracer that raises there can keep the Hold alive as long as its exception
+ * (see locked() below, for locks an except clause may take again). */
 
 typedef struct {
     PyObject_HEAD
@@ -821,6 +823,58 @@ static PyObject *hold(PyObject *module, PyObject *lock)
     return (PyObject *)h;
 }
 
+/* ---- locked: a critical section whose lock C gives back, whatever holds the frame ----
+ *
+ * A Hold gives its lock back when the Hold dies, and a tracer can keep it
+ * alive: a profile function raising at the c_return event of Hold.__enter__
+ * is passed a bound method holding the Hold, and its frame stays in the
+ * exception's traceback. An except clause that takes the same lock again on
+ * that thread (Enclave.open destroying its buffer) would deadlock.
+ * locked(lock, fn, *args) acquires, calls and releases in one C call: no
+ * bytecode, signal handler or trace event runs between acquire and the call
+ * or between the return and the release, and any exception raised inside fn
+ * comes back here, so the lock is free before the exception leaves. */
+static PyObject *locked(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_ssize_t n = PyTuple_Size(args);
+    if (n < 2) {
+        PyErr_SetString(PyExc_TypeError, "locked(lock, fn, *args) needs a lock and a callable");
+        return NULL;
+    }
+    PyObject *lock = PyTuple_GetItem(args, 0), *fn = PyTuple_GetItem(args, 1);
+    PyObject *rest = PyTuple_GetSlice(args, 2, n);
+    if (lock == NULL || fn == NULL || rest == NULL) {
+        Py_XDECREF(rest);
+        return NULL;
+    }
+    /* a signal handler raising while acquire() waits: NULL, the lock not taken */
+    PyObject *r = PyObject_CallMethod(lock, "acquire", NULL);
+    if (r == NULL) {
+        Py_DECREF(rest);
+        return NULL;
+    }
+    Py_DECREF(r);
+    PyObject *result = PyObject_CallObject(fn, rest);
+    Py_DECREF(rest);
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    r = PyObject_CallMethod(lock, "release", NULL);
+    if (r == NULL) {
+        if (result != NULL) {
+            Py_DECREF(result);
+            Py_XDECREF(t);
+            Py_XDECREF(v);
+            Py_XDECREF(tb);
+            return NULL;
+        }
+        PyErr_Clear(); /* fn's error wins */
+    }
+    Py_XDECREF(r);
+    PyErr_Restore(t, v, tb);
+    return result;
+}
+
 /* ---- module ------------------------------------------------------------ */
 
 static PyObject *configure(PyObject *module, PyObject *args)
@@ -859,6 +913,8 @@ static PyObject *reset_counters(PyObject *module, PyObject *unused)
 static PyMethodDef module_methods[] = {
     {"hold", hold, METH_O,
      "hold(lock): a context manager holding lock for one with block, released if the block never starts."},
+    {"locked", locked, METH_VARARGS,
+     "locked(lock, fn, *args): fn(*args) with lock held, released before any exception leaves."},
     {"fill", fill, METH_VARARGS,
      "fill(data, size, action): action(view) with a writable view; True when a view outlived it."},
     {"counters", counters, METH_NOARGS, "(allocated, in_use): Secrets created, and not yet torn down."},

@@ -314,3 +314,46 @@ def test_the_injector_finds_a_window_in_an_unprotected_protocol() -> None:
         Injector(at).run(lambda: naive.with_bytes(len))
         leaks += naive.count != 0
     assert leaks > 0
+
+
+def test_an_injection_in_a_buffer_method_frees_its_lock_before_it_propagates() -> None:
+    """From CPython 3.14 a ``with`` statement calls ``__enter__`` with a CALL, and a
+    profile function raising at that call's c_return event keeps the context
+    manager (the bound ``__enter__`` it was passed) alive in the exception's
+    traceback. A Buffer's lock must be free in any handler the exception
+    reaches: Enclave.open destroys its buffer from ``except BaseException``."""
+    from securememory.memguard.buffer import Buffer
+
+    a, b, c = Buffer(32), Buffer(32), Buffer(32)
+    ops: list[tuple[Callable[[], Any], tuple[Buffer, ...]]] = [
+        (lambda: (a.melt(), a.wipe()), (a,)),
+        (lambda: (a.melt(), a.scramble()), (a,)),
+        (lambda: (a.melt(), a.copy(b"x")), (a,)),
+        (a.freeze, (a,)),
+        (lambda: a.equal_to(b), (a, b)),
+        (lambda: a.equal_to(b"x" * 32), (a,)),
+        (lambda: a.equal_to(a), (a,)),
+        (c.destroy, (c,)),
+    ]
+    points = 0
+    for op, bufs in ops:
+        for at in range(1, count_events(op) + 1):
+            injector = Injector(at)
+            held: list[bool] = []
+            sys.settrace(injector.trace)
+            sys.setprofile(injector.profile)
+            try:
+                injector.armed = True
+                op()
+            except Injected:
+                held = [buf._guard.locked() for buf in bufs]
+            finally:
+                injector.armed = False
+                sys.setprofile(None)
+                sys.settrace(None)
+            points += 1
+            assert not any(held), f"a buffer lock is held while the exception from event {at} propagates"
+            assert not any(buf._guard.locked() for buf in bufs)
+    assert points > len(ops)
+    for buf in (a, b):
+        buf.destroy()

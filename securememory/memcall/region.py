@@ -11,6 +11,7 @@ import errno as _errno
 import threading
 from typing import Any
 
+from .._gate import hold
 from .._native import ffi, lib
 from ..errors import (
     AllocationError,
@@ -212,7 +213,7 @@ def lock(region: Region) -> None:
     A memfd_secret region is already locked by the kernel; locking it again is a no-op.
     """
     region = _region(region)
-    with region._guard:
+    with hold(region._guard):
         region._check()
         if region._secret:
             return
@@ -225,7 +226,7 @@ def lock(region: Region) -> None:
 def unlock(region: Region) -> None:
     """munlock the region."""
     region = _region(region)
-    with region._guard:
+    with hold(region._guard):
         region._check()
         code = lib.sm_unlock(region._ptr, region._size)
         if code:
@@ -238,7 +239,7 @@ def protect(region: Region, protection: Protection) -> None:
     region = _region(region)
     if not isinstance(protection, Protection):
         raise InvalidTypeError(f"protection must be a Protection, not {type(protection).__name__}")
-    with region._guard:
+    with hold(region._guard):
         region._check()
         code = lib.sm_protect(region._ptr, region._size, int(protection))
         if code:
@@ -248,7 +249,7 @@ def protect(region: Region, protection: Protection) -> None:
 
 def _advise(region: Region, advice: int, name: str) -> None:
     region = _region(region)
-    with region._guard:
+    with hold(region._guard):
         region._check()
         code = lib.sm_advise(region._ptr, region._size, advice)
     if code == _errno.ENOTSUP:

@@ -21,7 +21,7 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .._gate import hold
+from .._gate import locked
 from .._native import ffi, lib
 from ..errors import (
     AllocationError,
@@ -256,11 +256,13 @@ class Buffer:
         """Set the protection of the inner pages (NO_ACCESS, READ_ONLY, READ_WRITE)."""
         if not isinstance(protection, Protection):
             raise InvalidTypeError(f"protection must be a Protection, not {type(protection).__name__}")
-        with hold(self._guard):
-            code = lib.sm_buffer_protect(self._live(), int(protection))
-            if code:
-                raise ProtectionError(f"mprotect to {protection.name} failed ({strerror(code)})", code)
-            self._protection = protection
+        locked(self._guard, self._protect, protection)
+
+    def _protect(self, protection: Protection) -> None:
+        code = lib.sm_buffer_protect(self._live(), int(protection))
+        if code:
+            raise ProtectionError(f"mprotect to {protection.name} failed ({strerror(code)})", code)
+        self._protection = protection
 
     def freeze(self) -> None:
         """Make the data read-only; writes through any view then fault."""
@@ -278,15 +280,19 @@ class Buffer:
 
     def wipe(self) -> None:
         """Overwrite the data with zeros."""
-        with hold(self._guard):
-            b = self._writable()
-            lib.sm_wipe(b.data, b.size)
+        locked(self._guard, self._wipe)
+
+    def _wipe(self) -> None:
+        b = self._writable()
+        lib.sm_wipe(b.data, b.size)
 
     def scramble(self) -> None:
         """Overwrite the data with random bytes."""
-        with hold(self._guard):
-            b = self._writable()
-            fill_random(b.data, b.size)
+        locked(self._guard, self._scramble)
+
+    def _scramble(self) -> None:
+        b = self._writable()
+        fill_random(b.data, b.size)
 
     def copy(self, src: object) -> None:
         """Copy ``src`` to the start of the data (at most ``size`` bytes)."""
@@ -297,11 +303,13 @@ class Buffer:
         if not isinstance(offset, int) or isinstance(offset, bool):
             raise InvalidTypeError("offset must be an int")
         ptr, n, _ = source(src)
-        with hold(self._guard):
-            b = self._writable()
-            if not 0 <= offset <= b.size:
-                raise InvalidArgumentError(f"offset {offset} outside buffer of {b.size} bytes")
-            ffi.memmove(b.data + offset, ptr, min(n, b.size - offset))
+        locked(self._guard, self._copy_at, offset, ptr, n)
+
+    def _copy_at(self, offset: int, ptr: Any, n: int) -> None:
+        b = self._writable()
+        if not 0 <= offset <= b.size:
+            raise InvalidArgumentError(f"offset {offset} outside buffer of {b.size} bytes")
+        ffi.memmove(b.data + offset, ptr, min(n, b.size - offset))
 
     def move(self, src: object) -> None:
         """Copy ``src`` to the start of the data, then wipe ``src`` (which must be writable)."""
@@ -331,17 +339,20 @@ class Buffer:
         """
         if not isinstance(other, Buffer):
             ptr, n, _ = source(other)
-            with hold(self._guard):
-                b = self._readable()
-                return n == b.size and bool(lib.sm_equal(b.data, ptr, n))
+            return bool(locked(self._guard, self._equal_bytes, ptr, n))
         if other is self:
-            with hold(self._guard):
-                self._readable()
-                return True
+            return bool(locked(self._guard, self._readable) is not None)
         first, second = (self, other) if id(self) < id(other) else (other, self)
-        with first._guard, second._guard:
-            b, ob = self._readable(), other._readable()
-            return bool(ob.size == b.size and lib.sm_equal(b.data, ob.data, b.size))
+        # the inner locked() is called from C: nothing runs between the two acquires
+        return bool(locked(first._guard, locked, second._guard, self._equal_buffer, other))
+
+    def _equal_bytes(self, ptr: Any, n: int) -> bool:
+        b = self._readable()
+        return n == b.size and bool(lib.sm_equal(b.data, ptr, n))
+
+    def _equal_buffer(self, other: Buffer) -> bool:
+        b, ob = self._readable(), other._readable()
+        return bool(ob.size == b.size and lib.sm_equal(b.data, ob.data, b.size))
 
     def _readable(self) -> Any:
         b = self._live()
@@ -358,8 +369,7 @@ class Buffer:
         ProtectionError names the call: the range stays reserved, unlocked and
         without the data (pages that could not be made writable to be wiped
         are dropped unwiped, replaced by fresh zero pages)."""
-        with hold(self._guard):
-            self._torn_down(lib.sm_buffer_quarantine(self._b, int(protection)), protection)
+        locked(self._guard, self._release, protection)
 
     def _release(self, keep: Protection | None) -> None:
         """destroy() (``keep`` None) or quarantine(keep) without taking the buffer's
@@ -400,12 +410,11 @@ class Buffer:
         names munmap: its wiped, unlocked pages stay mapped, owned by nothing
         (no newer secret can be placed there), as nothing else can remove them.
         """
-        with hold(self._guard):
-            if self._gen == fork_state.generation:
-                code = lib.sm_buffer_destroy(self._b)
-            else:
-                code = lib.sm_buffer_abandon(self._b)
-            self._torn_down(code, None)
+        locked(self._guard, self._destroy)
+
+    def _destroy(self) -> None:
+        fresh = self._gen == fork_state.generation
+        self._torn_down(lib.sm_buffer_destroy(self._b) if fresh else lib.sm_buffer_abandon(self._b), None)
 
     def __enter__(self) -> Buffer:
         return self
