@@ -258,9 +258,10 @@ class Campaign:
 
     def _run(self, m: Mutation) -> Outcome:
         outcome = Outcome(m.name, m.protection, m.path, ERROR)
-        if sys.version_info < m.python:
+        if not needed_here(m):
             outcome.status = NOT_NEEDED
-            outcome.reason = f"the protection matters from CPython {m.python[0]}.{m.python[1]} on"
+            until = f" to {m.python_until[0]}.{m.python_until[1]}" if m.python_until else " on"
+            outcome.reason = f"the protection matters from CPython {m.python[0]}.{m.python[1]}{until}"
             return outcome
         stale = check(m)
         unknown = [s for s in m.scenarios if s not in self.scenarios]
@@ -362,6 +363,12 @@ def table(outcomes: list[Outcome]) -> str:
     lines.append(f"{'-' * widths[0]}  {'-' * widths[1]}  {'-' * 9}")
     lines += [f"{a:{widths[0]}}  {b:{widths[1]}}  {c}" for a, b, c in rows]
     return "\n".join(lines)
+
+
+def needed_here(m: Mutation) -> bool:
+    """Whether this interpreter is one the entry's protection is needed on."""
+    here = sys.version_info[:2]
+    return m.python <= here and (m.python_until is None or here <= m.python_until)
 
 
 def select(names: Sequence[str] | None, newer_only: bool = False) -> list[Mutation]:

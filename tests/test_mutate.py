@@ -77,6 +77,9 @@ def test_protection_for_newer_interpreters_is_not_needed_here(tmp_path: Path) ->
     future = Mutation("future", "probe", MUTATIONS[0].path, MUTATIONS[0].old, "x", ("use_after_close",), python=(99, 0))
     outcome = campaign.run(future)
     assert outcome.status == mutate.NOT_NEEDED and "99.0" in outcome.reason
+    past = Mutation("past", "probe", MUTATIONS[0].path, MUTATIONS[0].old, "x", ("use_after_close",),
+                    python=(3, 0), python_until=(3, 1))
+    assert campaign.run(past).status == mutate.NOT_NEEDED
     assert [p.name for p in tmp_path.iterdir()] == ["objects"], "no copy of the tree was made for it"
 
 
