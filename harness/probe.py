@@ -154,6 +154,7 @@ class Report:
 
     counts: dict[str, list[int]] = field(default_factory=dict)
     outcome: child.Outcome | None = None
+    echoed: list[str] = field(default_factory=list)  # typed values the terminal echoed back
 
     def final(self, key: str) -> int | None:
         seen = self.counts.get(key)
@@ -188,16 +189,25 @@ def run(
             probe.scan()
 
     parent = _Parent(master)
+    shown = b""
     try:
         outcome = child.run(wrap(body) if wrap else body, observe=parent.observe, env=env, timeout=timeout)
     finally:
         for typist in parent.typists:
             typist.join(5)
+        while master is not None and select.select([master], [], [], 0)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
         parent.dir.cleanup()
         for fd in (master, slave):
             if fd is not None:
                 os.close(fd)
-    report = Report(outcome=outcome)
+    report = Report(outcome=outcome, echoed=[k for k, v in parent.values.items() if terminal and v in shown])
     for found in outcome.reports:
         if isinstance(found, dict):
             for k, n in found.items():

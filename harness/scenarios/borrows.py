@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import faulthandler
+import functools
 import os
 import signal
 import sys
@@ -24,6 +25,17 @@ SECRET = b"borrowed secret bytes, 48 of them, for the test"
 NEWER = b"N"
 
 
+def _perms(address: int) -> str:
+    """The permissions /proc/self/maps shows for the mapping holding ``address``."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            span, perms = line.split()[:2]
+            lo, hi = (int(x, 16) for x in span.split("-"))
+            if lo <= address < hi:
+                return perms
+    return "unmapped"
+
+
 def _map_over(address: int) -> bool:
     """Map a page of NEWER bytes at ``address`` unless something is mapped there
     (MAP_FIXED_NOREPLACE): what any later allocation could do with a freed range."""
@@ -39,7 +51,7 @@ def _map_over(address: int) -> bool:
     return True
 
 
-def escape_quarantine(env: Environment, backend: str = "protected") -> Result:
+def escape_quarantine(env: Environment, backend: str = "protected", name: str = "escape_quarantine") -> Result:
     """A slice escapes a borrow; after close() its range must stay reserved, so no
     newer mapping can land there and the stale slice faults instead of reading it."""
 
@@ -60,10 +72,10 @@ def escape_quarantine(env: Environment, backend: str = "protected") -> Result:
     outcome = child.run(fn, env=env.child_env, timeout=30)
     ok = outcome.signal == signal.SIGSEGV and outcome.reports == []
     seen = f", read {outcome.reports}" if outcome.reports else ""
-    return verdict("escape_quarantine", ok, "killed by SIGSEGV", outcome.describe() + seen + env.note)
+    return verdict(name, ok, "killed by SIGSEGV", outcome.describe() + seen + env.note)
 
 
-def purge_in_flight(env: Environment, backend: str = "protected") -> Result:
+def purge_in_flight(env: Environment, backend: str = "protected", name: str = "purge_in_flight") -> Result:
     """purge() while another thread borrows: the borrower then reads zeros (never a
     newer secret), its exit harms nothing, and the secret is nowhere at exit."""
 
@@ -72,10 +84,11 @@ def purge_in_flight(env: Environment, backend: str = "protected") -> Result:
     def fn(ctx: child.Context) -> None:
         factory = SecretFactory(backend)
         secret = factory.from_file(_file(ctx, "secret"))  # a value only the parent knows
-        inside, purged, seen = threading.Event(), threading.Event(), []
+        inside, purged, seen, where = threading.Event(), threading.Event(), [], []
 
         def borrower() -> None:
             with secret.borrow() as view:
+                where.append(raw.address_of(view))
                 inside.set()
                 purged.wait()
                 seen.append(view.tobytes() == bytes(len(view)))
@@ -89,7 +102,8 @@ def purge_in_flight(env: Environment, backend: str = "protected") -> Result:
         purged.set()
         t.join()
         intact = all(s.with_bytes(bytes) == NEWER * len(SECRET) for s in newer)
-        ctx.report({"zeros": seen == [True], "newer_intact": intact, "closed": secret.closed})
+        ctx.report({"zeros": seen == [True], "newer_intact": intact, "closed": secret.closed,
+                    "sealed_after": _perms(where[0]) == "---p"})
         _scan(ctx, "secret")
 
     try:
@@ -98,9 +112,10 @@ def purge_in_flight(env: Environment, backend: str = "protected") -> Result:
         values.dir.cleanup()
     report = outcome.reports[0] if outcome.reports else {}
     copies = outcome.reports[1]["secret"] if len(outcome.reports) > 1 else None
-    ok = outcome.exit_code == 0 and report == {"zeros": True, "newer_intact": True, "closed": True} and copies == 0
+    want = {"zeros": True, "newer_intact": True, "closed": True, "sealed_after": True}
+    ok = outcome.exit_code == 0 and report == want and copies == 0
     return verdict(
-        "purge_in_flight",
+        name,
         ok,
         "stale view reads zeros, newer secrets intact, 0 copies",
         f"{outcome.describe()}, {report}, {copies} copies" + env.note,
@@ -166,6 +181,9 @@ def stack_overflow_wipe(env: Environment) -> Result:
         faulthandler.disable()
         sys.setrecursionlimit(1_000_000)
         threading.stack_size(256 * 1024)
+        # The main thread's first buffer installs the crash handler (and gives the
+        # main thread an alternate stack): the overflowing thread needs its own.
+        Buffer(1).destroy()
 
         def deep(n: int) -> int:
             return sum(map(deep, [n + 1]))  # every level goes through C
@@ -208,8 +226,15 @@ def stack_overflow_wipe(env: Environment) -> Result:
 
 
 scenario("escape_quarantine", "an escaped view faults after close; it never reads a newer secret")(escape_quarantine)
+for _backend in ("enclave", "legacy"):
+    scenario(f"escape_quarantine_{_backend}", f"escape_quarantine on the {_backend} backend")(
+        functools.partial(escape_quarantine, backend=_backend, name=f"escape_quarantine_{_backend}")
+    )
 scenario("purge_in_flight", "purge during a borrow: the stale view reads zeros, never a newer secret")(
     purge_in_flight
+)
+scenario("purge_in_flight_legacy", "purge_in_flight on the legacy backend (its pages are quarantined by memcall)")(
+    functools.partial(purge_in_flight, backend="legacy", name="purge_in_flight_legacy")
 )
 scenario("interrupted_borrows", "Ctrl-C inside borrows leaves nothing counted or readable")(interrupted_borrows)
 scenario("stack_overflow_wipe", "a stack overflow still wipes every buffer before death")(stack_overflow_wipe)
@@ -234,6 +259,12 @@ def borrow_protocol(env: Environment) -> Result:
             except ViewEscapedError:
                 report[f"{backend} escape"] = "detected"
             kept.clear()
+            try:  # the same rule for create(fill): a slice kept by the fill is refused
+                SecretFactory(backend).create(len(SECRET), keep_slice).close()
+                report[f"{backend} fill escape"] = "not detected"
+            except ViewEscapedError:
+                report[f"{backend} fill escape"] = "detected"
+            kept.clear()
             inside = threading.Event()
             order: list[str] = []
 
@@ -257,6 +288,7 @@ def borrow_protocol(env: Environment) -> Result:
     want = {}
     for backend in ("protected", "enclave", "legacy"):
         want[f"{backend} escape"] = "detected"
+        want[f"{backend} fill escape"] = "detected"
         want[f"{backend} close"] = "read,closed"
     ok = outcome.exit_code == 0 and report == want
     return verdict(

@@ -179,8 +179,19 @@ def stray_copies_memguard(env: Environment) -> Result:
         stream.readinto(out)
         _scan(ctx, "stream", (raw.address_of(memoryview(out)), SIZE))
 
+        with open(_file(ctx, "from_bytes"), "rb", buffering=0) as f:
+            f.readinto(staging)
+        copied = Buffer.from_bytes(staging)
+        _scan(ctx, "from_bytes", (copied.address, copied.size))
+
+        with open(_file(ctx, "move"), "rb", buffering=0) as f:
+            f.readinto(staging)
+        moved = Buffer(SIZE)
+        moved.move(staging)
+        _scan(ctx, "move", (moved.address, moved.size))
+
     counts, outcome = _run(fn, env)
-    keys = ["enclave_open", "stream"]
+    keys = ["enclave_open", "stream", "from_bytes", "move"]
     ok = outcome.exit_code == 0 and all(counts.get(k) == 0 for k in keys)
     return verdict(
         "stray_copies_memguard",

@@ -100,8 +100,7 @@ def no_access_between_borrows(env: Environment) -> Result:
 
 def frozen_write(env: Environment) -> Result:
     def fn(ctx: child.Context) -> None:
-        buf = Buffer(32)
-        buf.freeze()
+        buf = Buffer.from_bytes(bytearray(32))  # filled constructors return it frozen (by freeze())
         raw.poke(buf.address)
 
     return _expect_signal("frozen_write", env, fn, signal.SIGSEGV)

@@ -92,7 +92,10 @@ def terminal(env: Environment) -> Result:
         secret.close()
 
     report = probe.run(block, terminal=True, env=env.child_env)
-    return _verdict("stray_copies_getpass", env, report, ["getpass"])
+    result = _verdict("stray_copies_getpass", env, report, ["getpass"])
+    if report.echoed:  # echo off: the terminal must not have shown what was typed
+        return verdict("stray_copies_getpass", False, result.expected + ", no echo", result.observed + "; echoed")
+    return result
 
 
 def transfer(env: Environment) -> Result:
@@ -147,6 +150,25 @@ def crypto(env: Environment) -> Result:
     report = probe.run(block, env=env.child_env)
     keys = ["password", "scrypt_out", "hkdf_out", "aead_key", "plaintext", "hmac_key"]
     return _verdict("stray_copies_crypto", env, report, keys)
+
+
+def environment(env: Environment) -> Result:
+    """from_env: the value setenv() copied into the C environment is overwritten in place."""
+
+    def block(p: probe.Probe) -> None:
+        factory = SecretFactory()
+        value = bytearray(SIZE + 1)  # NUL-terminated, for setenv
+        with open(p.file("from_env", printable=True), "rb", buffering=0) as f:
+            f.readinto(memoryview(value)[:SIZE])
+        libc = ctypes.CDLL(None)
+        libc.setenv(b"SM_HARNESS_ENV", (ctypes.c_char * len(value)).from_buffer(value), 1)
+        value[:] = bytes(len(value))
+        secret = factory.from_env("SM_HARNESS_ENV")
+        p.scan("from_env")
+        del secret
+
+    report = probe.run(block, env=env.child_env)
+    return _verdict("stray_copies_env", env, report, ["from_env"])
 
 
 def stack(env: Environment) -> Result:
@@ -219,6 +241,7 @@ SCENARIOS: dict[str, tuple[str, Callable[..., Result]]] = {
     "stray_copies_transfer": ("no stray copy after send/receive through a pipe", transfer),
     "stray_copies_crypto": ("no stray copy of keys or outputs of the crypto recipes", crypto),
     "stray_copies_fill_stack": ("no copy left on the stack by native code a create(fill) called", stack),
+    "stray_copies_env": ("no copy left in the C environment by from_env", environment),
 }
 for _name, (_summary, _fn) in SCENARIOS.items():
     scenario(_name, _summary)(functools.partial(_fn))

@@ -16,14 +16,14 @@ from ..scenario import Environment, Result, scenario, verdict
 from .copies import _file, _Values
 
 
-def caught_signal(env: Environment, signum: int = signal.SIGINT) -> Result:
+def caught_signal(env: Environment, signum: int = signal.SIGINT, handler: bool = False) -> Result:
     """The child holds a protected and a legacy secret, gets ``signum``, and must exit 128 + signum
     with both wiped."""
     name = f"signal_{signal.Signals(signum).name.lower()}"
     values = _Values()
 
     def fn(ctx: child.Context) -> None:
-        catch_interrupt()
+        catch_interrupt((lambda signum: None) if handler else None)  # a handler runs first, then the wipe
         secret = SecretFactory("protected").from_file(_file(ctx, "secret"))
         legacy = SecretFactory("legacy").from_file(_file(ctx, "legacy"))
         buf = Buffer(32)
@@ -58,6 +58,6 @@ def caught_signal(env: Environment, signum: int = signal.SIGINT) -> Result:
 scenario("signal_sigint", "SIGINT with catch_interrupt(): purge, exit 130")(
     functools.partial(caught_signal, signum=signal.SIGINT)
 )
-scenario("signal_sigterm", "SIGTERM with catch_interrupt(): purge, exit 143")(
-    functools.partial(caught_signal, signum=signal.SIGTERM)
+scenario("signal_sigterm", "SIGTERM with catch_interrupt(handler): handler, purge, exit 143")(
+    functools.partial(caught_signal, signum=signal.SIGTERM, handler=True)
 )
