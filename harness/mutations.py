@@ -588,7 +588,8 @@ MUTATIONS: list[Mutation] = [
         protection="signal handlers wipe every secret, a user handler given or not",
         path="securememory/signals.py",
         old="        lib.sm_wipe_all()\n        for stream in (sys.stdout, sys.stderr):",
-        new="        if handler is None:\n            lib.sm_wipe_all()\n        for stream in (sys.stdout, sys.stderr):",
+        new="        if handler is None:\n"
+        "            lib.sm_wipe_all()\n        for stream in (sys.stdout, sys.stderr):",
         scenarios=("signal_sigterm",),
     ),
     Mutation(
