@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import signal
 import socket
 import termios
 import threading
@@ -259,6 +260,8 @@ def _drive(factory_backend: str, keys: list[bytes], max_size: int = 64) -> tuple
     pid, master = pty.fork()
     if pid == 0:  # child: the pty is its controlling terminal
         os.close(report_r)
+        # ^C must raise KeyboardInterrupt here: pytest-xdist's workers ignore SIGINT on 3.14+
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         lines: list[str] = []
         try:
             secret = SecretFactory(factory_backend).getpass("Key: ", max_size=max_size)
