@@ -9,7 +9,8 @@
 #
 # Each interpreter gets a fresh virtualenv and `pip install -e SRC[test]` of
 # its own copy of the tree, then `python -m harness` and
-# `pytest -n 2 --forked` with the library's warnings as errors
+# `pytest -n 2 --forked` (the whole suite, repetitions turned down) with the
+# library's warnings as errors
 # (.ci/pymatrix/run-one.sh). With SM_PYMATRIX_DIST (the directory where
 # .ci/package.sh left the sdist and the manylinux abi3 wheel), each interpreter
 # also installs both outside the tree and runs the installed harness and the
@@ -132,6 +133,7 @@ for spec in $SUITES; do
     rm -rf "$root/opt/securememory/pymatrix"
     mkdir -p "$root/opt/securememory"
     cp -r "$here/pymatrix" "$root/opt/securememory/pymatrix"
+    cp "$here/limit.py" "$root/opt/securememory/pymatrix/"
     rm -rf "$root/opt/securememory/dist"
     dist_arg=()
     if [[ -n $DIST ]]; then

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import faulthandler
 import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -89,6 +90,22 @@ def registry_baseline() -> Callable[[], tuple[int, int]]:
         return registry.count(), int(lib.sm_live_count())
 
     return counts
+
+
+_stacks: list[Any] = []  # the open file faulthandler writes to; kept for the life of the process
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With SECUREMEMORY_STACKS set, SIGWINCH dumps every thread's stack into that file.
+
+    .ci/limit.py sends it to a run that outlived its limit, so a hung test
+    names itself. Forked test processes inherit the handler; SIGWINCH is
+    ignored by default, so processes without it are unaffected.
+    """
+    path = os.environ.get("SECUREMEMORY_STACKS")
+    if path and hasattr(signal, "SIGWINCH") and not _stacks:
+        _stacks.append(open(path, "a"))  # noqa: SIM115 - open until exit
+        faulthandler.register(signal.SIGWINCH, file=_stacks[0], all_threads=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -31,17 +31,21 @@ echo 0 >"$out/install.rc"
 (cd / && "$venv/bin/python" "$here/fork_probe.py") >"$out/fork_probe.log" 2>&1
 echo $? >"$out/fork_probe.rc"
 cd "$src" || exit 1
-# A hung run ends as a failure instead of eating CI's budget.
+# A hung run ends as a failure instead of eating CI's budget, and names the
+# test that hung: limit.py has the suite dump its stacks into stacks.log.
 limit=${SM_PYMATRIX_TIMEOUT:-1200}
+limited() { "$venv/bin/python" "$here/limit.py" "$limit" "$@"; }
+export SECUREMEMORY_STACKS=$out/stacks.log
+rm -f "$SECUREMEMORY_STACKS"
 # constant_time is left to the host's CI step (20 runs in a row, alone on the
 # machine): beside the matrix's other work its C-level timing crosses the
 # threshold three times in a row now and then.
 mapfile -t scenarios < <("$venv/bin/python" -m harness --list | awk '$1 != "constant_time" { print $1 }')
-timeout -k 30 "$limit" "$venv/bin/python" -m harness --json --only "${scenarios[@]}" >"$out/harness.jsonl" 2>"$out/harness.log"
+limited "$venv/bin/python" -m harness --json --only "${scenarios[@]}" >"$out/harness.jsonl" 2>"$out/harness.log"
 echo $? >"$out/harness.rc"
 # Protections only newer interpreters need (CPython 3.14's with statement)
 # are proven here: the host's campaign reports them NOT NEEDED.
-timeout -k 30 "$limit" "$venv/bin/python" -m harness.mutate --newer-only --jobs 2 >"$out/mutate.log" 2>&1
+limited "$venv/bin/python" -m harness.mutate --newer-only --jobs 2 >"$out/mutate.log" 2>&1
 echo $? >"$out/mutate.rc"
 # The library's own warnings fail the run. DeprecationWarnings are errors:
 # among them the one CPython 3.12+ gives for fork() in a multi-threaded process
@@ -56,11 +60,15 @@ filters=(-W error::DeprecationWarning)
 if "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 14))'; then
     filters+=(-W "ignore:This process:DeprecationWarning:multiprocessing.popen_fork")
 fi
-timeout -k 30 "$limit" "$venv/bin/python" -m pytest -n 2 --forked -p no:cacheprovider -q -m "not slow" "${filters[@]}" \
+# The whole suite, slow tests included, with its two repetition knobs turned
+# down: each scenario repeated twice on each profile instead of 20 times (the
+# host's run keeps 20), the stress test 15 s per backend instead of 60.
+SECUREMEMORY_HARNESS_RUNS=2 SECUREMEMORY_STRESS_SECONDS=15 \
+    limited "$venv/bin/python" -m pytest -n 2 --forked -p no:cacheprovider -q "${filters[@]}" \
     --junitxml="$out/junit.xml" >"$out/pytest.log" 2>&1
 echo $? >"$out/pytest.rc"
 if [[ -n $dist ]]; then
-    SM_DIST=$dist timeout -k 30 "$limit" bash "$src/.ci/package.sh" "$py" >"$out/package.log" 2>&1
+    SM_DIST=$dist limited bash "$src/.ci/package.sh" "$py" >"$out/package.log" 2>&1
     echo $? >"$out/package.rc"
 fi
 "$venv/bin/python" "$here/tally.py" "$out" >"$out/result"

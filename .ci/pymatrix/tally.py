@@ -73,6 +73,18 @@ def tests_cell(out: Path, details: list[str]) -> tuple[str, bool, list[str]]:
     return cell, rc == "0" and failed == 0 and passed > 0, notes
 
 
+# A frame of a test function in a faulthandler dump: File ".../tests/test_x.py", line 12 in test_y
+TEST_FRAME = re.compile(r'File "[^"]*/(tests/test_\w+\.py)", line (\d+) in (test_\w+)')
+
+
+def hung_tests(stacks: str) -> list[str]:
+    """The tests a hung run's stack dump (.ci/limit.py, SIGWINCH) was inside, innermost line each."""
+    found: dict[str, str] = {}
+    for path, line, name in TEST_FRAME.findall(stacks):
+        found.setdefault(f"{path}::{name}", f"{path}::{name} (line {line})")
+    return list(found.values())
+
+
 def package_cell(out: Path, details: list[str]) -> tuple[str, bool]:
     """The sdist and the abi3 wheel installed and run outside the tree (.ci/package.sh)."""
     rc = read(out / "package.rc", "")
@@ -104,6 +116,10 @@ def main() -> int:
     for step in ("harness", "mutate", "pytest", "package"):
         if read(out / f"{step}.rc") in ("124", "137"):
             notes.append(f"{step} timed out")
+    hung = hung_tests(read(out / "stacks.log"))
+    if hung:
+        notes.append("hung in " + ", ".join(hung))
+        details.extend(f"test HUNG {where}" for where in hung)
     log = read(out / "pytest.log")
     fatal = log.count("Fatal Python error") + read(out / "harness.log").count("Fatal Python error")
     if fatal:
