@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import random
 import statistics
@@ -11,8 +12,9 @@ import pytest
 from harness.scenario import PASS, environment
 from harness.scenarios import constant_time as ct
 from harness.ttest import CROPS, THRESHOLD, TimingTest, welch
+from securememory._native import ffi, lib
 from securememory.errors import InvalidArgumentError, InvalidTypeError
-from securememory.memguard.timing import equal_ticks
+from securememory.memguard.timing import MAX_SIZE, equal_ticks
 
 
 def sums(values: list[int]) -> tuple[int, int, int]:
@@ -59,20 +61,31 @@ def test_labels_must_be_zero_or_one_one_per_measurement() -> None:
 def test_equal_ticks_times_every_call() -> None:
     u, v = ct.group(16, 0)
     classes = ct.labels(1000)
-    ticks = equal_ticks(u + v + u + v, 16, classes, ct.labels(1000))
+    ticks = equal_ticks(u + v, 16, classes, ct.labels(1000))
     assert len(ticks) == 1000 and all(isinstance(t, int) and 0 <= t < 10**9 for t in ticks)
-    assert equal_ticks(u + v + u + v, 16, b"", b"") == []
+    assert equal_ticks(u + v, 16, b"", b"") == []
+    rows = b"".join(u + v for u, v in (ct.group(MAX_SIZE, MAX_SIZE - 1) for _ in range(3)))
+    assert len(equal_ticks(rows, MAX_SIZE, classes, ct.labels(1000))) == 1000
 
 
-ROWS = b"abcdefgh"  # one group of four 2-byte rows
+def test_sm_equal_ticks_refuses_rows_longer_than_its_sides() -> None:
+    rows = bytes(2 * (MAX_SIZE + 1))
+    ticks = ffi.new("uint64_t[]", 1)
+    assert lib.sm_equal_ticks(rows, 1, MAX_SIZE + 1, b"\x00", b"\x00", 1, ticks) == errno.EINVAL
+    assert lib.sm_equal_ticks(rows, 0, 1, b"\x00", b"\x00", 1, ticks) == errno.EINVAL
+    assert lib.sm_equal_ticks(rows, 1, 0, b"\x00", b"\x00", 1, ticks) == errno.EINVAL
+
+
+ROWS = b"abcd"  # one group of two 2-byte rows
 
 
 @pytest.mark.parametrize(
     ("rows", "size", "classes", "variants", "error"),
     [
         (ROWS + b"ab", 2, b"\x00", b"\x00", InvalidArgumentError),  # not whole groups
-        (ROWS[:4], 2, b"\x00", b"\x00", InvalidArgumentError),
+        (ROWS[:2], 2, b"\x00", b"\x00", InvalidArgumentError),
         (ROWS, 0, b"\x00", b"\x00", InvalidArgumentError),
+        (bytes(2 * MAX_SIZE + 2), MAX_SIZE + 1, b"\x00", b"\x00", InvalidArgumentError),
         (b"", 2, b"\x00", b"\x00", InvalidArgumentError),
         (ROWS, 2, b"\x02", b"\x00", InvalidArgumentError),
         (ROWS, 2, b"\x00", b"\x00\x01", InvalidArgumentError),

@@ -17,9 +17,7 @@ RUNS = int(os.environ.get("SECUREMEMORY_HARNESS_RUNS", "20"))
 # constant_time aggregates 10^6 timed calls per run: timed here beside the
 # other test workers it would measure their noise. Its 20 runs are a step of
 # their own, alone on the machine (.ci/run sets SECUREMEMORY_CONSTANT_TIME_RUNS=20
-# and runs the default profile's test serially). On the restricted profile its
-# pools cannot be locked, and paging noise makes the C timing cross the
-# threshold three times in a row about once in 20 runs (README).
+# and runs both profiles' tests serially).
 RUNS_OF = {"constant_time": int(os.environ.get("SECUREMEMORY_CONSTANT_TIME_RUNS", "0"))}
 
 

@@ -45,12 +45,17 @@ int sm_buffer_quarantine(sm_buffer *b, int prot);
 int sm_buffer_abandon(sm_buffer *b);
 int sm_buffer_protect(sm_buffer *b, int prot);
 int sm_equal(const void *a, const void *b, size_t len);
-/* Timing tests of sm_equal. rows holds groups of four rows of len bytes,
- * [a_u, a_v, b_u, b_v], u and v differing. Call i takes group i % groups and
- * k = variants[i] & 1, and compares a_k with b_k (class 0: equal) or with
- * b_(1-k) (class 1), by classes[i] & 1; its duration goes to ticks[i]: TSC
- * cycles on x86, else nanoseconds. Every row serves both classes, so no
- * address can tell them apart. EINVAL when groups or len is 0. */
+/* Timing tests of sm_equal. rows holds groups of two rows of len bytes,
+ * [u, v], u and v differing. Call i takes group i % groups and
+ * k = variants[i] & 1; untimed, it copies row k to the first side and row k
+ * (class 0: equal) or row 1 - k (class 1) to the second, by classes[i] & 1,
+ * then times sm_equal on the two sides; its duration goes to ticks[i]: TSC
+ * cycles on x86, else nanoseconds. The two sides are the same two
+ * line-aligned rows of a local array in every call, so no address, distance
+ * or cache-line split can tell the classes apart, and the untimed copy reads
+ * both rows of the group for either class. EINVAL when groups or len is 0
+ * or len exceeds SM_EQUAL_TICKS_MAX. */
+#define SM_EQUAL_TICKS_MAX 256
 int sm_equal_ticks(const unsigned char *rows, size_t groups, size_t len, const unsigned char *classes,
                    const unsigned char *variants, size_t n, uint64_t *ticks);
 
