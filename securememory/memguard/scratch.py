@@ -37,6 +37,7 @@ _READ_WRITE = int(Protection.READ_WRITE)
 _READ_ONLY = int(Protection.READ_ONLY)
 _REQUIRE = int(lib.SM_LOCK_REQUIRE)
 _NONE = int(lib.SM_LOCK_NONE)
+_MODES = {p: policy.lock_mode(p) for p in policy.MlockPolicy}
 
 
 def _check(code: int, what: str) -> None:
@@ -52,7 +53,7 @@ class ScratchPool:
         self._idle: tuple[list[Buffer], list[Buffer]] = ([], [])
 
     def _take(self, mlock: policy.MlockPolicy) -> Buffer:
-        mode = policy.lock_mode(mlock)
+        mode = _MODES[mlock]
         # require: locked only; disabled: unlocked only; best_effort: either
         pools = self._idle[1:] if mode == _REQUIRE else self._idle[:1] if mode == _NONE else self._idle[::-1]
         for idle in pools:
