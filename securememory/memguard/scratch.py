@@ -17,6 +17,7 @@ forked child starts without any (the parent's are abandoned there).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING
 
@@ -40,9 +41,9 @@ _NONE = int(lib.SM_LOCK_NONE)
 _MODES = {p: policy.lock_mode(p) for p in policy.MlockPolicy}
 
 
-def _check(code: int, what: str) -> None:
+def _check(code: int, what: str, call: str) -> None:
     if code:
-        raise ProtectionError(f"could not {what} the enclave scratch ({strerror(code)})", code)
+        raise ProtectionError(f"could not {what} the enclave scratch ({call} failed: {strerror(code)})", code)
 
 
 class ScratchPool:
@@ -83,11 +84,12 @@ class ScratchPool:
         data = b.data + (CAPACITY - size)
         try:
             if b.prot != _READ_WRITE:
-                _check(lib.sm_buffer_protect(b, _READ_WRITE), "open")
+                _check(lib.sm_buffer_protect(b, _READ_WRITE), "open", "mprotect to READ_WRITE")
             enclave._decrypt_into(ffi.buffer(data, size), mlock)
-            _check(lib.sm_buffer_protect(b, _READ_ONLY), "freeze")
+            _check(lib.sm_buffer_protect(b, _READ_ONLY), "freeze", "mprotect to READ_ONLY")
         except BaseException:
-            self.close(buf, False)
+            with contextlib.suppress(SecureMemoryError):  # the first failure is the one to report
+                self.close(buf, False)
             raise
         return (buf, int(ffi.cast("uintptr_t", data)), int(ffi.cast("uintptr_t", b.inner)), int(b.inner_len))
 
@@ -106,7 +108,7 @@ class ScratchPool:
         code = lib.sm_buffer_scrub(b)
         if code:
             buf._release(None)
-            _check(code, "wipe and conceal")
+            _check(code, "wipe and conceal", "mprotect")
         idle = self._idle[1 if b.locked else 0]
         if len(idle) < POOL_SIZE:
             idle.append(buf)
@@ -118,7 +120,7 @@ class ScratchPool:
         return [*self._idle[0], *self._idle[1]]
 
     def drain(self) -> None:
-        """Destroy every idle scratch (purge); the first failure is raised at the end."""
+        """Destroy every idle scratch; the first failure is raised at the end."""
         failure: SecureMemoryError | None = None
         for idle in self._idle:
             while idle:
@@ -136,7 +138,16 @@ class ScratchPool:
 
 
 scratch_pool = ScratchPool()
-on_purge(scratch_pool.drain)
+
+
+def release_scratch() -> None:
+    """Destroy the idle enclave scratch pages, giving their locked memory back;
+    later borrows make new ones. purge() does this too. Raises ProtectionError
+    when a teardown fails (every idle scratch is destroyed all the same)."""
+    scratch_pool.drain()
+
+
+on_purge(release_scratch)
 
 
 if hasattr(os, "register_at_fork"):
