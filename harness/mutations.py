@@ -40,6 +40,7 @@ ENCLAVE_PY = "securememory/memguard/enclave.py"
 STREAM_PY = "securememory/memguard/stream.py"
 LEGACY_PY = "securememory/backends/legacy.py"
 ENCLAVE_BACKEND_PY = "securememory/backends/enclave.py"
+SCRATCH_PY = "securememory/memguard/scratch.py"
 
 MUTATIONS: list[Mutation] = [
     # -- guard pages ------------------------------------------------------------
@@ -114,8 +115,9 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "buffer_unlock_before_wipe", "wipe before unmap", GUARD_C,
-        "    sm_wipe(b->data, b->size);\n",
-        "    if (b->locked)\n        sm_unlock(b->inner, b->inner_len);\n    sm_wipe(b->data, b->size);\n",
+        "    sm_wipe(b->data, b->size);\n    if (!canary_intact",
+        "    if (b->locked)\n        sm_unlock(b->inner, b->inner_len);\n"
+        "    sm_wipe(b->data, b->size);\n    if (!canary_intact",
         ("teardown_buffer",),
     ),
     Mutation(
@@ -260,8 +262,8 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "opened_enclave_writable", "freeze", ENCLAVE_PY,
-        "decrypt_into(aead, sealed, out), mlock)\n            buf.freeze()",
-        "decrypt_into(aead, sealed, out), mlock)",
+        "            self._decrypt_into(ffi.buffer(buf._b.data, size), mlock)\n            buf.freeze()",
+        "            self._decrypt_into(ffi.buffer(buf._b.data, size), mlock)",
         ("no_access_from_creation",),
     ),
     # -- copies and sources ---------------------------------------------------------------
@@ -320,6 +322,18 @@ MUTATIONS: list[Mutation] = [
         ("restricted_enclave_10000",),
     ),
     # -- scratch, staging, authentication ----------------------------------------------
+    Mutation(
+        "enclave_scratch_not_wiped", "enclave scratch at rest", GUARD_C,
+        "    sm_wipe(b->data, b->size);\n    return sm_buffer_protect(b, SM_PROT_NONE);",
+        "    return sm_buffer_protect(b, SM_PROT_NONE);",
+        ("enclave_scratch_at_rest",),
+    ),
+    Mutation(
+        "enclave_scratch_left_readable", "enclave scratch at rest", GUARD_C,
+        "    return sm_buffer_protect(b, SM_PROT_NONE);",
+        "    return sm_buffer_protect(b, SM_PROT_READ);",
+        ("enclave_scratch_at_rest",),
+    ),
     Mutation(
         "stream_scratch_kept", "scratch wipe", STREAM_PY,
         "                    lib.sm_wipe(plain_ptr, length)",
@@ -553,9 +567,17 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         name="enclave_escape_not_quarantined",
         protection="escape quarantine: an enclave secret's scratch whose view escaped stays reserved",
-        path=ENCLAVE_BACKEND_PY,
-        old="        exposed._release(Protection.NO_ACCESS if escaped else None)",
-        new="        exposed._release(None)",
+        path=SCRATCH_PY,
+        old="            buf._release(Protection.NO_ACCESS)",
+        new="            buf._release(None)",
+        scenarios=("escape_quarantine_enclave",),
+    ),
+    Mutation(
+        name="enclave_escaped_scratch_reused",
+        protection="escape quarantine: an enclave secret's scratch whose view escaped stays reserved",
+        path=SCRATCH_PY,
+        old="        if escaped:\n            buf._release(",
+        new="        if escaped and False:\n            buf._release(",
         scenarios=("escape_quarantine_enclave",),
     ),
     Mutation(

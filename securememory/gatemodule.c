@@ -40,6 +40,9 @@
 
 static PyObject *ClosedError, *EscapedError, *ForkedError, *BorrowError, *ProtectionError;
 static PyObject *clear_frames;
+/* Method names called on every borrow and lock hold, interned once (a C
+ * string would be made into a new str, and hashed, per call). */
+static PyObject *str_release, *str_acquire;
 static PyObject *BorrowType;
 static volatile unsigned long generation;
 
@@ -141,7 +144,7 @@ static int expose(GateObject *gate, unsigned long owner)
 static int release_view(PyObject *view)
 {
     int escaped = 0;
-    PyObject *r = PyObject_CallMethod(view, "release", NULL);
+    PyObject *r = PyObject_CallMethodObjArgs(view, str_release, NULL);
     if (r == NULL) {
         escaped = 1;
         PyErr_Clear();
@@ -750,7 +753,7 @@ static int hold_release(HoldObject *h)
     if (!h->held)
         return 0;
     h->held = 0;
-    PyObject *r = PyObject_CallMethod(h->lock, "release", NULL);
+    PyObject *r = PyObject_CallMethodObjArgs(h->lock, str_release, NULL);
     Py_XDECREF(r);
     return r == NULL ? -1 : 0;
 }
@@ -763,7 +766,7 @@ static PyObject *hold_enter(PyObject *self, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "this hold is already held");
         return NULL;
     }
-    PyObject *r = PyObject_CallMethod(h->lock, "acquire", NULL);
+    PyObject *r = PyObject_CallMethodObjArgs(h->lock, str_acquire, NULL);
     if (r == NULL)
         return NULL;
     Py_DECREF(r);
@@ -849,7 +852,7 @@ static PyObject *locked(PyObject *module, PyObject *args)
         return NULL;
     }
     /* a signal handler raising while acquire() waits: NULL, the lock not taken */
-    PyObject *r = PyObject_CallMethod(lock, "acquire", NULL);
+    PyObject *r = PyObject_CallMethodObjArgs(lock, str_acquire, NULL);
     if (r == NULL) {
         Py_DECREF(rest);
         return NULL;
@@ -859,7 +862,7 @@ static PyObject *locked(PyObject *module, PyObject *args)
     Py_DECREF(rest);
     PyObject *t, *v, *tb;
     PyErr_Fetch(&t, &v, &tb);
-    r = PyObject_CallMethod(lock, "release", NULL);
+    r = PyObject_CallMethodObjArgs(lock, str_release, NULL);
     if (r == NULL) {
         if (result != NULL) {
             Py_DECREF(result);
@@ -934,6 +937,12 @@ PyMODINIT_FUNC PyInit__gate(void)
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)
         return NULL;
+    str_release = PyUnicode_InternFromString("release");
+    str_acquire = PyUnicode_InternFromString("acquire");
+    if (str_release == NULL || str_acquire == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
     ClosedError = EscapedError = ForkedError = BorrowError = ProtectionError = PyExc_RuntimeError;
     for (int i = 0; i < 5; i++)
         Py_INCREF(PyExc_RuntimeError);

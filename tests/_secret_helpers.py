@@ -9,6 +9,8 @@ from typing import Any
 
 from securememory import Secret
 from securememory._native import ffi
+from securememory.memguard import registry
+from securememory.memguard.scratch import scratch_pool
 
 BACKENDS = ("protected", "enclave", "legacy")
 POLICIES = ("require", "best_effort", "disabled")
@@ -54,3 +56,12 @@ def inaccessible(addr: int) -> bool:
     """True when ``addr`` is in a PROT_NONE mapping or in no mapping at all."""
     perms = perms_at(addr)
     return perms is None or perms.startswith("---")
+
+
+def buffers_in_use() -> int:
+    """Live registered buffers, less the enclave scratches idle in their pool
+    (each checked wiped-and-concealed: NO_ACCESS)."""
+    idle = scratch_pool.idle()
+    for buf in idle:
+        assert inaccessible(int(ffi.cast("uintptr_t", buf._b.inner))), "an idle scratch is accessible"
+    return registry.count() - len(idle)

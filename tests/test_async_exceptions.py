@@ -36,7 +36,7 @@ from types import FrameType
 from typing import Any
 
 import pytest
-from _secret_helpers import BACKENDS, borrowed_address, perms_at, readable
+from _secret_helpers import BACKENDS, borrowed_address, buffers_in_use, perms_at, readable
 
 import securememory
 from securememory import Secret, SecretFactory
@@ -118,10 +118,11 @@ def close_returns(secret: Secret, timeout: float = 10.0) -> None:
 
 
 def settle(baseline: int) -> int:
-    """Live registry entries, after collecting what the injected exception's frames held."""
-    if registry.count() != baseline:
+    """Buffers in use (idle enclave scratch aside), after collecting what the
+    injected exception's frames held."""
+    if buffers_in_use() != baseline:
         gc.collect()
-    return registry.count()
+    return buffers_in_use()
 
 
 class Fixture:
@@ -133,7 +134,7 @@ class Fixture:
         self.secret = self.factory.new(bytearray(CONTENT))
         self.other = self.factory.new(bytearray(CONTENT))
         self.addr = None if backend == "enclave" else borrowed_address(self.secret)
-        self.baseline = registry.count()
+        self.baseline = buffers_in_use()
 
     def check_at_rest(self) -> None:
         for s in (self.secret, self.other):
@@ -189,7 +190,7 @@ def test_injection_at_every_point_of_a_borrow(backend: str, op: str) -> None:
 def test_injection_at_every_point_of_close(backend: str) -> None:
     factory = SecretFactory(backend)
     factory.new(bytearray(CONTENT)).close()  # the session key, for the enclave, exists from here on
-    baseline = registry.count()
+    baseline = buffers_in_use()
     pending: list[Secret] = []
 
     def make() -> Secret:

@@ -21,7 +21,8 @@ from securememory.crypto import aead_decrypt, derive_scrypt, hkdf, hmac_sha256
 @pytest.fixture(params=BACKENDS)
 def factory(request: pytest.FixtureRequest) -> Iterator[SecretFactory]:
     f = SecretFactory(request.param)
-    f.create_random(1).close()
+    with f.create_random(1) as warm:  # the session key, and the enclave's idle scratch, exist from here on
+        warm.with_bytes(len)
     yield f
 
 

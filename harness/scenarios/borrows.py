@@ -53,7 +53,7 @@ def _map_over(address: int) -> bool:
 
 def escape_quarantine(env: Environment, backend: str = "protected", name: str = "escape_quarantine") -> Result:
     """A slice escapes a borrow; after close() its range must stay reserved, so no
-    newer mapping can land there and the stale slice faults instead of reading it."""
+    newer mapping or borrow can use it and the stale slice faults instead of reading it."""
 
     def fn(ctx: child.Context) -> None:
         faulthandler.disable()
@@ -66,7 +66,9 @@ def escape_quarantine(env: Environment, backend: str = "protected", name: str = 
         _map_over(raw.address_of(kept[0]))
         filler = SecretFactory(backend, mlock="disabled")  # fits any memlock limit
         newer = [filler.new(bytearray(NEWER * len(SECRET))) for _ in range(200)]
-        ctx.report(bytes(kept[0][:4]).hex())  # must fault first
+        newer.append(factory.new(bytearray(NEWER * len(SECRET))))  # the escaped secret's mlock policy
+        # read inside a newer secret's borrow: memory reused for it is readable now
+        newer[-1].with_bytes(lambda _: ctx.report(bytes(kept[0][:4]).hex()))  # must fault first
         del newer
 
     outcome = child.run(fn, env=env.child_env, timeout=30)

@@ -10,11 +10,12 @@ from the middle of the value outside the caller's own result.
 from __future__ import annotations
 
 import ctypes
+import os
 from typing import Any
 
 from securememory import SecretFactory, Stream
 
-from .. import child
+from .. import child, raw
 from ..scenario import Environment, Result, scenario, verdict
 from .copies import _run, _span
 from .decryption import SIZE, _read
@@ -58,3 +59,40 @@ def scratch_wiped(env: Environment) -> Result:
 
 
 scenario("scratch_wiped", "the stream's scratch and read()'s staging keep no plaintext")(scratch_wiped)
+
+
+def enclave_scratch_at_rest(env: Environment) -> Result:
+    """An enclave secret's borrow ends: the reused scratch it was decrypted into holds
+    no copy and is NO_ACCESS; a child forked inside the borrow reads zeros there,
+    and its own enclave secrets work."""
+
+    def fn(ctx: child.Context) -> None:
+        factory = SecretFactory("enclave")
+        secret: Any = factory.new(_read(ctx, "value"))
+        with secret.borrow() as view:
+            address, length = raw.address_of(view), len(view)
+            pid = os.fork()
+            if pid == 0:
+                status = 0 if raw.read(address, length) == bytes(length) else 1
+                try:
+                    works = factory.new(bytearray(b"fresh")).with_bytes(bytes) == b"fresh"
+                except Exception:
+                    works = False
+                os._exit(status | (0 if works else 2))
+            _, status = os.waitpid(pid, 0)
+        ctx.report({"forked child": os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1,
+                    "readable after": raw.readable(address)})
+        _middle(ctx, "value")
+
+    counts, outcome = _run(fn, env)
+    want = {"forked child": 0, "readable after": False, "value": 0}
+    got = {k: counts.get(k, "?") for k in want}
+    ok = outcome.exit_code == 0 and got == want
+    return verdict("enclave_scratch_at_rest", ok, "no copy, NO_ACCESS after the borrow; zeros in a forked child",
+                   f"{got}; {outcome.describe()}" + env.note)
+
+
+scenario(
+    "enclave_scratch_at_rest",
+    "an enclave borrow's reused scratch is wiped and NO_ACCESS when it ends, and zero in a forked child",
+)(enclave_scratch_at_rest)

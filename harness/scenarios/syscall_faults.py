@@ -44,7 +44,7 @@ from typing import Any
 from securememory import SecretFactory, Stream, metrics
 from securememory.errors import SecureMemoryError, ViewEscapedError
 from securememory.memcall import alloc, free, locked_bytes
-from securememory.memguard import Buffer, Enclave, get_coffer, purge, registry
+from securememory.memguard import Buffer, Enclave, get_coffer, purge, registry, release_scratch
 
 from .. import inject, memory, raw
 from ..scenario import Environment, Result, scenario, unsupported, verdict
@@ -297,6 +297,7 @@ def _library_mappings() -> dict[str, int]:
 
 
 def _measure() -> dict[str, Any]:
+    release_scratch()  # idle enclave scratch is a cache, wiped and NO_ACCESS: not a leftover
     return {
         "registry": registry.count(),
         "secrets": metrics.in_use,

@@ -114,6 +114,7 @@ def teardown_buffer(env: Environment) -> Result:
         opened = Enclave.random(64).open()
         _watch(ctx, "Enclave.open result", opened.address, opened.size, opened.locked)
         opened.destroy()
+        purge()  # the borrow's scratch went back to its pool, wiped; purge unmaps it
 
     return _run("teardown_buffer", env, fn)
 

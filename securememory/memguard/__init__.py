@@ -17,6 +17,7 @@ from .enclave import OVERHEAD, Enclave
 from .exits import purge, safe_exit, safe_panic
 from .policy import MlockPolicy, get_mlock_policy, set_mlock_policy
 from .registry import Registry, registry
+from .scratch import release_scratch
 from .stream import Stream
 from .wipe import copy_bytes, move_bytes, scramble_bytes, wipe_bytes
 
@@ -40,6 +41,7 @@ __all__ = [
     "move_bytes",
     "purge",
     "registry",
+    "release_scratch",
     "safe_exit",
     "safe_panic",
     "scramble_bytes",

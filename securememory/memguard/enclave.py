@@ -114,19 +114,27 @@ class Enclave:
         authenticate, and MemoryLockError (holding no lock) when the buffer
         cannot be locked under the mlock policy.
         """
-        size = len(self._sealed) - OVERHEAD
-        if size < 1:
-            raise DecryptionError(f"sealed data of {len(self._sealed)} bytes is shorter than its overhead")
-        sealed = memoryview(self._sealed)
+        size = self._plain_size()
         buf = Buffer(size, mlock=mlock, _owned=_owned)
         try:
-            out = ffi.buffer(buf._b.data, size)
-            with_session_aead(lambda aead: decrypt_into(aead, sealed, out), mlock)
+            self._decrypt_into(ffi.buffer(buf._b.data, size), mlock)
             buf.freeze()
         except BaseException:
             buf.destroy()
             raise
         return buf
+
+    def _plain_size(self) -> int:
+        size = len(self._sealed) - OVERHEAD
+        if size < 1:
+            raise DecryptionError(f"sealed data of {len(self._sealed)} bytes is shorter than its overhead")
+        return size
+
+    def _decrypt_into(self, out: Any, mlock: policy.MlockPolicy | str | None) -> None:
+        """Decrypt into ``out`` (writable, exactly :attr:`size` bytes of locked memory);
+        on DecryptionError ``out`` is wiped."""
+        sealed = memoryview(self._sealed)
+        with_session_aead(lambda aead: decrypt_into(aead, sealed, out), mlock)
 
     def __repr__(self) -> str:
         return f"<Enclave size={self.size}>"

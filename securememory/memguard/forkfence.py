@@ -49,7 +49,8 @@ class ForkFence:
                 self._leases[me] = left
             else:
                 self._leases.pop(me, None)
-            self._cond.notify_all()
+            if self._fencing:  # only a fork waits on the condition
+                self._cond.notify_all()
 
     def held(self) -> int:
         """Leases held now, by every thread."""

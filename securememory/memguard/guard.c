@@ -184,6 +184,19 @@ int sm_buffer_protect(sm_buffer *b, int prot)
     return e;
 }
 
+int sm_buffer_scrub(sm_buffer *b)
+{
+    if (b->base == NULL)
+        return EBADF;
+    if (b->gen != fork_generation)
+        return ECHILD;
+    int e;
+    if (b->prot != SM_PROT_READ_WRITE && (e = sm_buffer_protect(b, SM_PROT_READ_WRITE)))
+        return e;
+    sm_wipe(b->data, b->size);
+    return sm_buffer_protect(b, SM_PROT_NONE);
+}
+
 static unsigned char *claim(sm_buffer *b)
 {
     return sm_swap_ptr((void *volatile *)&b->base, NULL);

@@ -44,6 +44,11 @@ int sm_buffer_quarantine(sm_buffer *b, int prot);
 /* Drop a buffer inherited across fork: its pages were wiped, so no canary check. */
 int sm_buffer_abandon(sm_buffer *b);
 int sm_buffer_protect(sm_buffer *b, int prot);
+/* A reusable buffer back at rest: wipe the data, then leave the inner pages
+ * NO_ACCESS. 0; EBADF once destroyed, ECHILD in a forked child; mprotect's
+ * errno when a step failed (the data is then wiped only if the pages could be
+ * made writable: the caller destroys the buffer). */
+int sm_buffer_scrub(sm_buffer *b);
 int sm_equal(const void *a, const void *b, size_t len);
 /* Timing tests of sm_equal. rows holds groups of two rows of len bytes,
  * [u, v], u and v differing. Call i takes group i % groups and
