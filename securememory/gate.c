@@ -11,7 +11,10 @@
  * waits for borrows in flight in slices of timeout_ms, so the caller can run
  * signal handlers in between. A retired gate (purge) is closed at once: its
  * exits never expose, and the last one makes the span NO_ACCESS, because the
- * owner keeps that span reserved instead of unmapping it.
+ * owner keeps that span reserved instead of unmapping it. While the purger
+ * is still wiping that span (between sm_gate_retire and sm_gate_torn) exits
+ * leave its protection alone: a NO_ACCESS set under the wipe would fault it.
+ * sm_gate_torn then makes it NO_ACCESS if the last borrow has ended.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -81,6 +84,7 @@ struct sm_gate {
     int closer;          /* a close() is waiting or destroying */
     unsigned long closer_id;
     int retired;         /* purged: the owner keeps the span reserved */
+    int tearing;         /* retired with borrows in flight, the purger not done with the span */
     struct owner *owners;
     int n_owners;
     int cap_owners;
@@ -185,6 +189,18 @@ void sm_gate_exposed(sm_gate *g, unsigned long owner, int ok, void *addr, size_t
     mutex_unlock(&g->mu);
 }
 
+/* The last borrow of a retired gate has ended and the purger is done with
+ * the span: NO_ACCESS. Called with the mutex held. */
+static int conceal_retired(sm_gate *g)
+{
+    int rc = 0;
+    if (g->addr != NULL)
+        rc = sm_protect(g->addr, g->len, SM_PROT_NONE);
+    if (!g->own_span)
+        g->addr = NULL;
+    return rc;
+}
+
 int sm_gate_exit(sm_gate *g, unsigned long owner)
 {
     int rc = 0;
@@ -192,11 +208,9 @@ int sm_gate_exit(sm_gate *g, unsigned long owner)
     track(g, owner, -1);
     if (--g->count == 0) {
         if (g->retired) {
-            if (g->addr != NULL)
-                rc = sm_protect(g->addr, g->len, SM_PROT_NONE);
             g->state = CONCEALED;
-            if (!g->own_span)
-                g->addr = NULL;
+            if (!g->tearing)
+                rc = conceal_retired(g);
         } else if (!g->own_span) {
             g->state = CONCEALING;
             rc = SM_GATE_CONCEAL;
@@ -278,9 +292,23 @@ int sm_gate_retire(sm_gate *g, int *was_open)
     while (g->state == EXPOSING || g->state == CONCEALING)
         cond_wait_ms(&g->cv, &g->mu, -1);
     int inflight = g->count;
+    g->tearing = inflight > 0;
     cond_broadcast(&g->cv);
     mutex_unlock(&g->mu);
     return inflight;
+}
+
+int sm_gate_torn(sm_gate *g)
+{
+    int rc = 0;
+    mutex_lock(&g->mu);
+    if (g->tearing) {
+        g->tearing = 0;
+        if (g->count == 0)
+            rc = conceal_retired(g);
+    }
+    mutex_unlock(&g->mu);
+    return rc;
 }
 
 int sm_gate_closing(sm_gate *g)

@@ -33,9 +33,13 @@ void sm_gate_finish(sm_gate *g);
 /* The closer gives up (interrupted, or destroy failed): a later close resumes. */
 void sm_gate_resign(sm_gate *g, unsigned long owner);
 /* Close at once for purge, after any exposure under way: returns the borrows
- * in flight. The owner keeps their span reserved (wiped, still readable);
- * the last exit makes it NO_ACCESS. Call without the GIL. */
+ * in flight. The owner keeps their span reserved (wiped, still readable),
+ * then calls sm_gate_torn; the last exit after that makes it NO_ACCESS.
+ * Call without the GIL. */
 int sm_gate_retire(sm_gate *g, int *was_open);
+/* After sm_gate_retire, once the owner is done wiping the span: NO_ACCESS now
+ * if no borrow is left in flight (else the last exit does it). 0 or an errno. */
+int sm_gate_torn(sm_gate *g);
 int sm_gate_closing(sm_gate *g);
 int sm_gate_count(sm_gate *g);
 

@@ -561,6 +561,23 @@ static PyObject *gate_retire(PyObject *self, PyObject *unused)
     return PyLong_FromLong(inflight);
 }
 
+static PyObject *gate_torn(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    GateObject *gate = (GateObject *)self;
+    int rc;
+    if (check_generation(gate))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = sm_gate_torn(gate->g);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        raise_errno("could not make the secret inaccessible", "mprotect to NO_ACCESS", rc);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *gate_get_count(PyObject *self, void *closure)
 {
     (void)closure;
@@ -609,6 +626,8 @@ static PyMethodDef gate_methods[] = {
      "try_close(teardown): close() without waiting, for an event loop: None while borrows are in flight."},
     {"resign", gate_resign, METH_NOARGS, "Give up a close begun by try_close (a later close resumes)."},
     {"retire", gate_retire, METH_NOARGS, "Close at once (purge); the number of borrows in flight."},
+    {"torn", gate_torn, METH_NOARGS,
+     "After retire(), once the span is wiped: NO_ACCESS now if no borrow is left (else the last exit does it)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -240,7 +240,11 @@ class Secret(abc.ABC):
             keep: Protection | None = Protection.READ_ONLY
         else:
             keep = Protection.NO_ACCESS if self._gate.escaped else None
-        failure = self._end(keep)
+        try:
+            failure = self._end(keep)
+        finally:
+            if inflight:  # borrows that ended during the wipe left their pages' protection to it
+                self._gate.torn()
         if failure is not None:
             raise failure
 

@@ -94,6 +94,14 @@ def test_purge_keeps_in_flight_pages_reserved_then_no_access(backend: str) -> No
     assert out.reports == [True, False, True]
 
 
+def test_a_borrow_that_ends_while_purge_wipes_its_pages_faults_nothing(backend: str) -> None:
+    """The exit used to make the pages NO_ACCESS under purge's wipe: SIGSEGV."""
+    from harness.scenarios.borrows import _ended_during_wipe
+
+    out = run_ok(lambda ctx: ctx.report(_ended_during_wipe(backend)))
+    assert out.reports == [True]  # and NO_ACCESS once both are done
+
+
 def memory_address(view: memoryview) -> int:
     from _secret_helpers import address_of
 

@@ -23,6 +23,7 @@ from .copies import _file, _scan, _Values
 
 SECRET = b"borrowed secret bytes, 48 of them, for the test"
 NEWER = b"N"
+RACE_SIZE = 64 << 20  # wiping it takes milliseconds: long enough for a borrow to end meanwhile
 
 
 def _perms(address: int) -> str:
@@ -77,9 +78,33 @@ def escape_quarantine(env: Environment, backend: str = "protected", name: str = 
     return verdict(name, ok, "killed by SIGSEGV", outcome.describe() + seen + env.note)
 
 
+def _ended_during_wipe(backend: str) -> bool:
+    """A borrow that ends while purge() wipes its pages: no fault, and NO_ACCESS after."""
+    big = SecretFactory(backend, mlock="disabled").new(bytearray(RACE_SIZE))
+    inside, purging, where = threading.Event(), threading.Event(), []
+
+    def borrower() -> None:
+        with big.borrow() as view:
+            where.append(raw.address_of(view))
+            inside.set()
+            purging.wait()
+            time.sleep(0.002)  # purge() is wiping the 64 MiB now
+            view.release()
+
+    t = threading.Thread(target=borrower)
+    t.start()
+    inside.wait()
+    purging.set()
+    purge()
+    t.join()
+    return _perms(where[0]) == "---p"
+
+
 def purge_in_flight(env: Environment, backend: str = "protected", name: str = "purge_in_flight") -> Result:
     """purge() while another thread borrows: the borrower then reads zeros (never a
-    newer secret), its exit harms nothing, and the secret is nowhere at exit."""
+    newer secret), its exit harms nothing, and the secret is nowhere at exit. A
+    borrow that ends while purge() wipes its pages neither faults the wipe nor
+    leaves them readable."""
 
     values = _Values()
 
@@ -104,8 +129,9 @@ def purge_in_flight(env: Environment, backend: str = "protected", name: str = "p
         purged.set()
         t.join()
         intact = all(s.with_bytes(bytes) == NEWER * len(SECRET) for s in newer)
+        sealed_after = _perms(where[0]) == "---p"
         ctx.report({"zeros": seen == [True], "newer_intact": intact, "closed": secret.closed,
-                    "sealed_after": _perms(where[0]) == "---p"})
+                    "sealed_after": sealed_after, "ended_during_wipe": _ended_during_wipe(backend)})
         _scan(ctx, "secret")
 
     try:
@@ -114,7 +140,7 @@ def purge_in_flight(env: Environment, backend: str = "protected", name: str = "p
         values.dir.cleanup()
     report = outcome.reports[0] if outcome.reports else {}
     copies = outcome.reports[1]["secret"] if len(outcome.reports) > 1 else None
-    want = {"zeros": True, "newer_intact": True, "closed": True, "sealed_after": True}
+    want = {"zeros": True, "newer_intact": True, "closed": True, "sealed_after": True, "ended_during_wipe": True}
     ok = outcome.exit_code == 0 and report == want and copies == 0
     return verdict(
         name,
@@ -237,6 +263,9 @@ scenario("purge_in_flight", "purge during a borrow: the stale view reads zeros, 
 )
 scenario("purge_in_flight_legacy", "purge_in_flight on the legacy backend (its pages are quarantined by memcall)")(
     functools.partial(purge_in_flight, backend="legacy", name="purge_in_flight_legacy")
+)
+scenario("purge_in_flight_enclave", "purge_in_flight on the enclave backend (its scratch is quarantined)")(
+    functools.partial(purge_in_flight, backend="enclave", name="purge_in_flight_enclave")
 )
 scenario("interrupted_borrows", "Ctrl-C inside borrows leaves nothing counted or readable")(interrupted_borrows)
 scenario("stack_overflow_wipe", "a stack overflow still wipes every buffer before death")(stack_overflow_wipe)
