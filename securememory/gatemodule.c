@@ -190,14 +190,12 @@ static PyObject *begin(BorrowObject *b)
     if (check_generation(gate))
         return NULL;
     b->owner = PyThread_get_thread_ident();
-    if (gate->own_span) {
-        rc = sm_gate_enter(gate->g, b->owner);
-    } else {
-        /* the exposing borrower runs Python: wait for it without the GIL */
-        Py_BEGIN_ALLOW_THREADS
-        rc = sm_gate_enter(gate->g, b->owner);
-        Py_END_ALLOW_THREADS
-    }
+    /* Without the GIL: the gate's mutex may be held by a borrower in mprotect
+     * (or, for an enclave, one running Python to expose), and other threads'
+     * Python runs meanwhile. */
+    Py_BEGIN_ALLOW_THREADS
+    rc = sm_gate_enter(gate->g, b->owner);
+    Py_END_ALLOW_THREADS
     if (rc == SM_GATE_EXPOSE) {
         if (expose(gate, b->owner))
             return NULL;
@@ -257,7 +255,10 @@ static int end(BorrowObject *b, PyObject *tb, PyObject *failing)
     b->state = 2;
     if (escaped)
         gate->escaped = 1;
-    int rc = sm_gate_exit(gate->g, b->owner);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = sm_gate_exit(gate->g, b->owner);
+    Py_END_ALLOW_THREADS
     if (rc == SM_GATE_CONCEAL) {
         failed = conceal_exposed(gate) != 0;
         rc = 0;
