@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from conftest import run_ok
@@ -358,3 +361,37 @@ print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.stdout.split() == ["1", "0"], res.stderr
     assert res.stderr == ""  # Python 3.12+ warns here if any thread is running
+
+
+# The C stack after key derivation: tests/c/coffer_residue.c, built against the
+# tree's C sources as they are and with the digest's wipes taken out (the
+# probe must see the copies then, or it proves nothing).
+_C_SOURCES = ("memguard/coffer.c", "memguard/guard.c", "memguard/crash.c", "memcall/posix.c", "memcall/reserve.c")
+_DIGEST_WIPES = (
+    ("    sm_wipe(h, sizeof h);\n    sm_wipe(block, sizeof block);\n}", "}"),
+    ("        out[i] = left[i] ^ hr[i];\n    sm_wipe(hr, sizeof hr);\n}", "        out[i] = left[i] ^ hr[i];\n}"),
+)
+
+
+def _residue(tmp_path: Path, coffer_c: str) -> int:
+    """Copies of the digest coffer_residue.c finds below the derivation, built with ``coffer_c``."""
+    src = Path(__file__).resolve().parent.parent / "securememory"
+    tree = tmp_path / "securememory"
+    shutil.copytree(src, tree, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    (tree / "memguard" / "coffer.c").write_text(coffer_c)
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    exe = tmp_path / "residue"
+    subprocess.run([cc, "-O2", "-I", str(tree), "-o", str(exe), str(Path(__file__).parent / "c" / "coffer_residue.c"),
+                    *(str(tree / s) for s in _C_SOURCES), "-lpthread"], check=True, capture_output=True, text=True)
+    return int(subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="built with the POSIX sources")
+def test_key_derivation_leaves_no_digest_on_the_stack(tmp_path: Path) -> None:
+    coffer_c = (Path(__file__).resolve().parent.parent / "securememory" / "memguard" / "coffer.c").read_text()
+    assert _residue(tmp_path / "as-is", coffer_c) == 0
+    unwiped = coffer_c
+    for old, new in _DIGEST_WIPES:
+        assert unwiped.count(old) == 1, old
+        unwiped = unwiped.replace(old, new)
+    assert _residue(tmp_path / "unwiped", unwiped) > 0
