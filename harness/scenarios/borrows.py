@@ -80,21 +80,20 @@ def escape_quarantine(env: Environment, backend: str = "protected", name: str = 
 
 def _ended_during_wipe(backend: str) -> bool:
     """A borrow that ends while purge() wipes its pages: no fault, and NO_ACCESS after."""
-    big = SecretFactory(backend, mlock="disabled").new(bytearray(RACE_SIZE))
-    inside, purging, where = threading.Event(), threading.Event(), []
+    big = SecretFactory(backend, mlock="disabled").new(bytearray(b"\xff") * RACE_SIZE)
+    inside, where = threading.Event(), []
 
     def borrower() -> None:
         with big.borrow() as view:
             where.append(raw.address_of(view))
             inside.set()
-            purging.wait()
-            time.sleep(0.002)  # purge() is wiping the 64 MiB now
+            while view[0]:  # until purge() has begun wiping: it has most of 64 MiB to go
+                time.sleep(0)
             view.release()
 
     t = threading.Thread(target=borrower)
     t.start()
     inside.wait()
-    purging.set()
     purge()
     t.join()
     return _perms(where[0]) == "---p"
